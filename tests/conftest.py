@@ -32,10 +32,10 @@ def sentences() -> list[str]:
 
 @pytest.fixture(scope="session")
 def hf_tokenizer(minilm_dir):
-    """Hugging Face's slow BertTokenizer on the checkpoint's vocab (test-only reference)."""
-    from transformers import BertTokenizer
-    tok = BertTokenizer(vocab_file=os.path.join(minilm_dir, "vocab.txt"), do_lower_case=True)
-    # transformers can silently ignore a vocab file; make sure this one was read.
+    """Hugging Face's tokenizer of the checkpoint (test-only reference for real input ids)."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(minilm_dir)
+    # transformers 5 silently ignores `vocab_file=` (every word [UNK]); make sure the real vocab was read.
     assert len(tok.vocab) == 30522 and tok.convert_tokens_to_ids("the") != tok.unk_token_id
     return tok
 

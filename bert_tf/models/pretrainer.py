@@ -53,6 +53,7 @@ class BertPretrainer(keras.Model):
         self.mlm_accuracy_tracker = _RatioMetric(name="mlm_accuracy")
         self.nsp_accuracy_tracker = _RatioMetric(name="nsp_accuracy")
         self._build_heads()
+        self.built = True  # the encoder is built and so are the heads
 
     def _build_heads(self):
         hidden = self.encoder.bert_config.hidden_size

@@ -28,6 +28,7 @@ class _EncoderTask(keras.Model):
                                     dtype=encoder.dtype_policy, name="head")
         rank_shape = (None, cfg.hidden_size) if self.head_inputs == "pooled_output" else (None, None, cfg.hidden_size)
         self.head.build(rank_shape)
+        self.built = True  # the encoder is built and so is the head
 
     def build(self, input_shape=None):
         self.built = True
