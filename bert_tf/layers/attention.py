@@ -16,6 +16,8 @@ import math
 import keras
 from keras import ops
 
+from bert_tf.layers.dense import FlatDense
+
 # The original adds -10000 to masked scores (not -inf): finite in float16, and exp(-10000) is 0.
 MASK_ADDER = -10000.0
 
@@ -50,9 +52,9 @@ class BertSelfAttention(keras.layers.Layer):
         self.initializer_range = initializer_range
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         # Kernel columns are [query | key | value], each [hidden]: the original three kernels side by side.
-        self.qkv = keras.layers.Dense(3 * hidden_size, kernel_initializer=init, bias_initializer="zeros",
+        self.qkv = FlatDense(3 * hidden_size, kernel_initializer=init, bias_initializer="zeros",
                                       dtype=self.dtype_policy, name="qkv")
-        self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init,
+        self.output_dense = FlatDense(hidden_size, kernel_initializer=init,
                                                bias_initializer="zeros", dtype=self.dtype_policy,
                                                name="output_dense")
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
@@ -64,12 +66,14 @@ class BertSelfAttention(keras.layers.Layer):
 
     def call(self, x, mask_bias, training=None):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        qkv = self.qkv(x)  # [B, S, 3H]
-        qkv = ops.reshape(qkv, (batch, seq, 3, self.num_heads, self.head_size))
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # [3, B, N, S, D]
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        # Split on the feature axis (its gradient is one concat) before moving heads forward.
+        q, k, v = ops.split(self.qkv(x), 3, axis=-1)  # 3 x [B, S, H]
+        heads = (batch, seq, self.num_heads, self.head_size)
+        q = ops.transpose(ops.reshape(q, heads), (0, 2, 1, 3))  # [B, N, S, D]
+        k = ops.transpose(ops.reshape(k, heads), (0, 2, 3, 1))  # [B, N, D, S]
+        v = ops.transpose(ops.reshape(v, heads), (0, 2, 1, 3))  # [B, N, S, D]
         q = q * ops.cast(1.0 / math.sqrt(self.head_size), q.dtype)
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, S, S]
+        scores = ops.matmul(q, k)  # [B, N, S, S]
         scores = ops.cast(scores, "float32") + ops.cast(mask_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)

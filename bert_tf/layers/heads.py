@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from bert_tf.layers.activations import get_activation
+from bert_tf.layers.dense import FlatDense
 
 
 def _init(stddev: float):
@@ -68,7 +69,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.hidden_act = hidden_act
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
-        self.transform = keras.layers.Dense(hidden_size, activation=get_activation(hidden_act),
+        self.transform = FlatDense(hidden_size, activation=get_activation(hidden_act),
                                             kernel_initializer=_init(initializer_range),
                                             dtype=self.dtype_policy, name="transform")
         self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps,
@@ -87,7 +88,10 @@ class MaskedLMHead(keras.layers.Layer):
         gathered = tf.gather(sequence_output, positions, batch_dims=1)  # [B, P, H]
         h = self.layer_norm(self.transform(gathered))
         table = ops.cast(embedding_table, self.compute_dtype)
-        logits = ops.matmul(h, ops.transpose(table)) + ops.cast(self.output_bias, self.compute_dtype)
+        # One 2-D GEMM against the transposed table (see FlatDense for why not a rank-3 matmul).
+        flat = tf.reshape(h, [-1, self.hidden_size])
+        logits = tf.matmul(flat, table, transpose_b=True) + ops.cast(self.output_bias, self.compute_dtype)
+        logits = tf.reshape(logits, tf.concat([tf.shape(gathered)[:-1], [self.vocab_size]], axis=0))
         return ops.cast(logits, "float32")
 
     def compute_output_shape(self, sequence_output_shape, masked_lm_positions_shape=None,

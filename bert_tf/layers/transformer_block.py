@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from bert_tf.layers.activations import get_activation
+from bert_tf.layers.dense import FlatDense
 from bert_tf.layers.attention import BertSelfAttention
 
 
@@ -44,9 +45,9 @@ class BertTransformerBlock(keras.layers.Layer):
         self.attention_dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="attention_dropout")
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype=policy, name="attention_layer_norm")
-        self.intermediate = keras.layers.Dense(intermediate_size, activation=get_activation(hidden_act),
+        self.intermediate = FlatDense(intermediate_size, activation=get_activation(hidden_act),
                                                kernel_initializer=init, dtype=policy, name="intermediate")
-        self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, dtype=policy,
+        self.output_dense = FlatDense(hidden_size, kernel_initializer=init, dtype=policy,
                                                name="output_dense")
         self.output_dropout = keras.layers.Dropout(dropout, dtype=policy, name="output_dropout")
         self.output_layer_norm = keras.layers.LayerNormalization(
