@@ -13,6 +13,11 @@ from bert_tf.layers.attention import BertSelfAttention
 class BertTransformerBlock(keras.layers.Layer):
     """Self-attention and a feed-forward network, each followed by dropout, residual and LayerNorm.
 
+    Not keras-hub's `TransformerEncoder`: its numerics match (post-LN, eps settable, activation settable)
+    but it runs Keras `MultiHeadAttention` (three projections, a mask rebuilt inside `Softmax` on every
+    call) and rank-3 `Dense` matmuls. Ours fuses q/k/v, shares one mask bias across layers and uses 2-D
+    GEMMs (`FlatDense`); `benchmarks/bench_encoder.py` measures the two side by side.
+
     `x = LN(x + drop(attn(x)))`, then `x = LN(x + drop(W2 act(W1 x)))`: the post-LN order of the original
     BERT (pre-LN would not load its checkpoints). LayerNorm runs in float32 under mixed precision.
 
