@@ -12,12 +12,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import tempfile
 from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.atomic import atomic_folder
 from bert_tf.checkpoints.errors import CheckpointError, CheckpointNotFoundError
 from bert_tf.config import BertConfig
 
@@ -81,12 +81,7 @@ def write_google_checkpoint(out_dir: str, config: BertConfig, weights: Mapping[s
                             vocab_file: str | None = None, overwrite: bool = False) -> str:
     """Write a Google BERT folder at `out_dir`, atomically (built under a temporary name, then renamed)."""
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; choose a new folder or pass overwrite")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         if vocab_file is not None:
             config.validate(vocab_file)
             shutil.copyfile(vocab_file, os.path.join(tmp, "vocab.txt"))
@@ -98,10 +93,4 @@ def write_google_checkpoint(out_dir: str, config: BertConfig, weights: Mapping[s
         with open(os.path.join(tmp, "checkpoint"), "w", encoding="utf-8") as f:
             f.write(f'model_checkpoint_path: "{CHECKPOINT_PREFIX}"\n'
                     f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}"\n')
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 
 import keras
 
-from bert_tf.config import write_text_atomic
+from bert_tf.atomic import atomic_folder, write_text_atomic
 
 MODEL_FILE = "model.keras"
 INFO_FILE = "bert_tf.json"
@@ -29,12 +28,7 @@ def save_native(model, out_dir: str, vocab_file: str | None = None, source: str 
                 overwrite: bool = False) -> str:
     """Write `model` (an encoder or a pretrainer) as a bert-tf folder at `out_dir`."""
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; choose a new folder or pass overwrite")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         config = model.bert_config
         if vocab_file is not None:
             config.validate(vocab_file)
@@ -45,12 +39,6 @@ def save_native(model, out_dir: str, vocab_file: str | None = None, source: str 
                 "model": "pretrainer" if hasattr(model, "masked_lm") else "encoder",
                 "class": type(model).__name__, "source": source}
         write_text_atomic(os.path.join(tmp, INFO_FILE), json.dumps(info, indent=2) + "\n")
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
