@@ -1,0 +1,174 @@
+"""The reference BERT tokenizer's character classes, derived from Python's `unicodedata`.
+
+The original `tokenization.py` decides everything per character with `unicodedata`: what it deletes
+(NUL, U+FFFD, categories Cc and Cf except tab/newline/return), what is whitespace (space, tab,
+newline, return, Zs; and, because it splits with `str.split()`, anything `str.isspace()`), what is
+punctuation (all non-alphanumeric ASCII plus categories P*), which characters are CJK ideographs
+(eight fixed blocks), and, when uncased, how a character is lowered and stripped of accents
+(`lower()`, then NFD, then drop category Mn).
+
+tensorflow-text's fast normalizer uses ICU instead: NFKC case folding and a newer Unicode. The two
+agree on almost all text but not everywhere (`…` becomes `...`, `½` becomes `1⁄2`, `ς` becomes
+`σ`, format characters split words instead of vanishing). `fast_path_risk_ranges` lists every
+character for which they *might* disagree, so the tokenizer can send only lines holding one of them
+down its exact (slower) path. The list is a superset built from properties, not from a diff, so it
+stays safe on other Python or ICU versions; `tests/test_tokenizer_unicode.py` checks it against the
+original on every code point.
+
+Everything here is computed from the running Python's Unicode tables, exactly as the original does
+at run time, and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import unicodedata
+from typing import Iterable
+
+MAX_CODE_POINT = sys.maxunicode  # 0x10FFFF
+
+# The original's "Chinese character" blocks (CJK Unified Ideographs and extensions, compatibility).
+CJK_RANGES: tuple[tuple[int, int], ...] = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+
+GREEK_CAPITAL_SIGMA = 0x03A3
+# Default-ignorable letters that ICU drops but Python keeps (found by the exhaustive check).
+_ICU_IGNORABLE_LETTERS = (0x115F, 0x1160, 0x3164, 0xFFA0)
+
+
+def _all_code_points() -> range:
+    return range(MAX_CODE_POINT + 1)
+
+
+def _is_surrogate(cp: int) -> bool:
+    return 0xD800 <= cp <= 0xDFFF
+
+
+def is_deleted(cp: int) -> bool:
+    """The original's `_clean_text` drops NUL, U+FFFD and control/format characters (not \\t\\n\\r)."""
+    if cp in (0x09, 0x0A, 0x0D):
+        return False
+    return cp == 0 or cp == 0xFFFD or unicodedata.category(chr(cp)) in ("Cc", "Cf")
+
+
+def is_whitespace(cp: int) -> bool:
+    """Whitespace after cleaning: `_is_whitespace` (Zs, \\t\\n\\r) or `str.split()` separators."""
+    return not is_deleted(cp) and (chr(cp).isspace() or unicodedata.category(chr(cp)) == "Zs")
+
+
+def is_punctuation(cp: int) -> bool:
+    """The original's `_is_punctuation`: non-alphanumeric ASCII, or a P* category."""
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(chr(cp)).startswith("P")
+
+
+def is_cjk(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+
+
+def lower_strip_accents(text: str) -> str:
+    """The original's uncased normalisation of one character (or a whole word, minus final sigma)."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+def to_ranges(code_points: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted code points -> inclusive (first, last) runs."""
+    ranges: list[list[int]] = []
+    for cp in sorted(code_points):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return [(a, b) for a, b in ranges]
+
+
+def re2_class(ranges: Iterable[tuple[int, int]], negate: bool = False) -> str:
+    """An RE2 character class for the given inclusive code point runs."""
+    def one(cp: int) -> str:
+        return f"\\x{{{cp:x}}}"
+    body = "".join(one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in ranges)
+    return f"[{'^' if negate else ''}{body}]"
+
+
+@functools.lru_cache(maxsize=None)
+def _scan() -> dict:
+    """One pass over every code point: the three classes, the uncased table, the two risk sets.
+
+    Cheap tests first (category, `decomposition`), the costly normalisations only where they can
+    change something; this keeps the pass near one second.
+    """
+    classes: dict[str, list[int]] = {"deleted": [], "whitespace": [], "punctuation": [], "cased": [],
+                                     "case_ignorable": []}
+    mapping: dict[int, str] = {}
+    risky = {True: set(_ICU_IGNORABLE_LETTERS), False: set()}
+    for cp in _all_code_points():
+        if _is_surrogate(cp):
+            continue
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat == "Cn" or cat == "Co":
+            risky[True].add(cp)
+            risky[False].add(cp)
+            continue
+        if is_deleted(cp):
+            classes["deleted"].append(cp)
+            risky[True].add(cp)
+            risky[False].add(cp)
+            continue
+        if cp == 0xFFFD:
+            risky[True].add(cp)
+            risky[False].add(cp)
+        if is_whitespace(cp):
+            classes["whitespace"].append(cp)
+        if is_punctuation(cp):
+            classes["punctuation"].append(cp)
+        # Python's final-sigma rule, read off str.lower() itself: Σ after a cased letter (with
+        # case-ignorable characters skipped) and not before one becomes ς.
+        if (ch + "\u03a3").lower()[-1] == "\u03c2":
+            classes["cased"].append(cp)
+        elif ("\u0391" + ch + "\u03a3").lower()[-1] == "\u03c2":
+            classes["case_ignorable"].append(cp)
+        low = ch.lower()
+        decomposes = unicodedata.decomposition(ch) != "" or 0xAC00 <= cp <= 0xD7A3
+        if low != ch or decomposes or cat == "Mn":
+            normalized = lower_strip_accents(ch)
+            if normalized != ch:
+                mapping[cp] = normalized
+        if cp == GREEK_CAPITAL_SIGMA or ch.casefold() != low:
+            risky[True].add(cp)
+        elif decomposes and unicodedata.normalize("NFKD", ch) != unicodedata.normalize("NFD", ch):
+            risky[True].add(cp)
+        elif low != ch and unicodedata.normalize("NFKD", low) != unicodedata.normalize("NFD", low):
+            risky[True].add(cp)
+    return {"classes": {k: tuple(to_ranges(v)) for k, v in classes.items()}, "mapping": mapping,
+            "risky": {k: tuple(to_ranges(v)) for k, v in risky.items()}}
+
+
+def class_ranges(name: str) -> tuple[tuple[int, int], ...]:
+    """Runs of code points in a class: deleted, whitespace, punctuation (the original's), and
+    cased (and not case-ignorable), case_ignorable (Python's final-sigma rule)."""
+    return _scan()["classes"][name]
+
+
+def uncased_mapping() -> dict[int, str]:
+    """Every code point whose uncased normalisation (lower, NFD, drop Mn) changes it, and its result.
+
+    Deleted characters are left out: they are gone before lowercasing.
+    """
+    return _scan()["mapping"]
+
+
+def fast_path_risk_ranges(lower_case: bool) -> tuple[tuple[int, int], ...]:
+    """Characters on which tensorflow-text's FastBertTokenizer might differ from the original.
+
+    Cased: deleted characters (ICU turns them into spaces), unassigned and private-use characters
+    (ICU may know them under a newer Unicode) and U+FFFD. Uncased adds every character whose
+    compatibility decomposition differs from its canonical one (ICU applies NFKC), whose case fold
+    differs from its lowercase, the capital sigma (Python's final-sigma rule) and four Hangul fillers.
+    """
+    return _scan()["risky"][bool(lower_case)]

@@ -1,0 +1,248 @@
+"""`BertTokenizer`: the reference BERT WordPiece tokenizer, id for id, as TensorFlow ops.
+
+Why FastBertTokenizer, and what we add to it. tensorflow-text offers two BERT tokenizers.
+`BertTokenizer` (regex basic tokenizer + `WordpieceTokenizer`) is several times slower, and its
+uncased mode case-folds with NFKC too, so it is no closer to the original. `FastBertTokenizer`
+(one-pass normaliser + linear-time WordPiece) is the fastest we measured, and on the shared
+corpora it already equals the original on >99.99% of lines. It differs only where ICU and Python
+differ (see `char_classes.py`: `…`, `½`, final sigma, format characters, unassigned code points)
+and on words of 101-200 characters (it caps words at 100 bytes; the original at 200 characters).
+
+So each batch takes two paths:
+1. fast path: `FastBertTokenizer` on every line, with a 200-byte word cap;
+2. exact path, only for lines that could differ: those holding a character from
+   `fast_path_risk_ranges` (one RE2 scan) or an `[UNK]` in the fast result (a word the fast path
+   capped, or a real unknown). It redoes the original's steps as ops: delete control characters,
+   final sigma, per-code-point lowercase+NFD+strip-accents from a table built with `unicodedata`,
+   CJK spacing, whitespace and punctuation split on the original's classes, the 200-character word
+   cap, then `FastWordpieceTokenizer` on the pre-split words.
+Real text almost never takes the exact path, so the cost is the scan (see
+`benchmarks/bench_tokenizer.py` for what that costs).
+
+Known, documented departure from the original: invalid UTF-8 bytes are dropped (the original
+decodes its files with errors="ignore" too, but a tensor may hold any bytes).
+Where the original and Hugging Face disagree (a literal `[CLS]` in text, words of 101-200
+characters, U+2028, control characters between letters), we follow the original.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from bert_tf.tokenization import char_classes, packing
+from bert_tf.tokenization.vocab import check_casing, load_vocab, validate_vocab
+
+# Character classes in the exact path (values of the code point -> class lookup).
+_OTHER, _DELETED, _WHITESPACE, _CJK = 0, 1, 2, 3
+
+
+def _class_table() -> tuple[np.ndarray, np.ndarray]:
+    """Sorted run starts and their class: `class = table[searchsorted(starts, cp, 'right') - 1]`."""
+    marks = np.zeros(char_classes.MAX_CODE_POINT + 2, dtype=np.int8)
+    for name, value in (("whitespace", _WHITESPACE), ("deleted", _DELETED)):
+        for lo, hi in char_classes.class_ranges(name):
+            marks[lo:hi + 1] = value
+    for lo, hi in char_classes.CJK_RANGES:
+        marks[lo:hi + 1] = _CJK
+    change = np.flatnonzero(np.diff(marks[:-1]) != 0) + 1
+    starts = np.concatenate([[0], change]).astype(np.int32)
+    return starts, marks[starts].astype(np.int32)
+
+
+class BertTokenizer(tf.Module):
+    """The reference BERT WordPiece tokenizer (google-research/bert `FullTokenizer`) in TensorFlow ops.
+
+    Works on `tf.string` tensors eagerly, in `tf.data.Dataset.map`, in a `tf.function` and in a
+    saved and reloaded SavedModel (the vocab travels as an asset).
+
+    Args:
+      vocab_file: path to a `vocab.txt` (one token per line). Or pass `vocab=` a list of tokens.
+      lower_case: the uncased BERT normalisation (lowercase, NFD, strip accents). False keeps case
+        and accents. A warning is raised when this disagrees with the vocab's own casing.
+      max_chars_per_word: longer words become `[UNK]` (the original's 200).
+      exact: False skips the exact path (raw FastBertTokenizer speed, ids may differ on rare text).
+
+    Example:
+    ```python
+    tokenizer = bert_tf.BertTokenizer("vocab.txt", lower_case=True)
+    ids = tokenizer.tokenize(tf.constant(["Hello, world!"]))        # [[7592, 1010, 2088, 999]]
+    inputs = tokenizer.pack(tf.constant(["Who?"]), tf.constant(["Me."]), seq_length=16)
+    text = tokenizer.detokenize(ids)                                 # ["hello , world !"]
+    ```
+    """
+
+    def __init__(self, vocab_file: str | os.PathLike | None = None, lower_case: bool = True, *,
+                 vocab: Sequence[str] | None = None, max_chars_per_word: int = 200, exact: bool = True,
+                 name: str | None = None):
+        super().__init__(name=name)
+        if (vocab_file is None) == (vocab is None):
+            raise ValueError("pass exactly one of vocab_file or vocab")
+        if vocab_file is not None:
+            tokens = load_vocab(vocab_file)
+            self.vocab_file = tf.saved_model.Asset(os.fspath(vocab_file))
+            source = os.fspath(vocab_file)
+        else:
+            tokens = list(vocab)
+            validate_vocab(tokens)
+            source = "vocab"
+        check_casing(tokens, lower_case, source)
+        self._tokens = tokens
+        self.lower_case = bool(lower_case)
+        self.max_chars_per_word = int(max_chars_per_word)
+        self.exact = bool(exact)
+        index = {t: i for i, t in enumerate(tokens)}
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
+
+        self._fast = tf_text.FastBertTokenizer(
+            vocab=tokens, max_bytes_per_word=self.max_chars_per_word, token_out_type=tf.int32,
+            lower_case_nfd_strip_accents=self.lower_case)
+        self._vocab_strings = tf.constant(tokens)
+        self._is_suffix = tf.constant([t.startswith("##") for t in tokens])
+        if self.exact:
+            self._build_exact_path(tokens)
+
+    # ----------------------------------------------------------------- set-up of the exact path
+    def _build_exact_path(self, tokens: list[str]) -> None:
+        # Pre-split words longer than the cap are replaced by "[UNK]" first; this bound only has to
+        # let every word under the cap through.
+        self._words = tf_text.FastWordpieceTokenizer(
+            vocab=tokens, no_pretokenization=True, token_out_type=tf.int32,
+            max_bytes_per_word=4 * self.max_chars_per_word + 4)
+        risk = char_classes.fast_path_risk_ranges(self.lower_case)
+        self._risk_pattern = "(?s).*" + char_classes.re2_class(risk) + ".*"
+        self._deleted_pattern = char_classes.re2_class(char_classes.class_ranges("deleted"))
+        self._punct_pattern = char_classes.re2_class(char_classes.class_ranges("punctuation"))
+        starts, classes = _class_table()
+        self._class_starts, self._class_values = tf.constant(starts), tf.constant(classes)
+        if self.lower_case:
+            mapping = char_classes.uncased_mapping()
+            keys = sorted(mapping)
+            self._map_keys = tf.constant(np.asarray(keys, dtype=np.int32))
+            self._map_values = tf.constant([mapping[k] for k in keys])
+            cased = char_classes.class_ranges("cased")
+            ignorable = char_classes.class_ranges("case_ignorable")
+            skip = char_classes.re2_class(ignorable) + "*"
+            self._final_sigma_pattern = (
+                f"({char_classes.re2_class(cased)}{skip})\\x{{3a3}}"
+                f"({skip}(?:{char_classes.re2_class(sorted(cased + ignorable), negate=True)}|\\z))")
+
+    # ----------------------------------------------------------------------------- properties
+    @property
+    def vocab(self) -> list[str]:
+        return list(self._tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tokens)
+
+    def token_to_id(self, token: str) -> int:
+        return self._tokens.index(token)
+
+    def id_to_token(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
+        """Word-piece strings for ids (any shape, dense or ragged)."""
+        if isinstance(ids, tf.RaggedTensor):
+            return ids.with_flat_values(tf.gather(self._vocab_strings, ids.flat_values))
+        return tf.gather(self._vocab_strings, ids)
+
+    # ------------------------------------------------------------------------------ tokenize
+    def tokenize(self, text: tf.Tensor, words: bool = False) -> tf.RaggedTensor:
+        """Word-piece ids (int32) of a string tensor `[batch]`: ragged `[batch, (pieces)]`.
+
+        With `words=True`, `[batch, (words), (pieces)]`: a word is a piece followed by its `##`
+        continuations, the unit that whole-word masking masks. A scalar string gives one row less.
+        """
+        text = tf.convert_to_tensor(text, dtype=tf.string)
+        if text.shape.rank == 0:
+            return self.tokenize(text[tf.newaxis], words=words)[0]
+        ids = self._fast.tokenize(text)
+        if self.exact:
+            ids = self._with_exact_lines(text, ids)
+        return self._group_words(ids) if words else ids
+
+    def _with_exact_lines(self, text: tf.Tensor, fast_ids: tf.RaggedTensor) -> tf.RaggedTensor:
+        """`fast_ids` with the lines that could differ from the original replaced by the exact path."""
+        needs_exact = tf.strings.regex_full_match(text, self._risk_pattern)
+        needs_exact |= tf.reduce_any(tf.equal(fast_ids, self.unk_id), axis=1)
+
+        def merge():
+            redo = tf.where(needs_exact)[:, 0]
+            keep = tf.where(~needs_exact)[:, 0]
+            exact_ids = self._tokenize_exact(tf.gather(text, redo))
+            stacked = tf.concat([tf.gather(fast_ids, keep), exact_ids], axis=0)
+            order = tf.math.invert_permutation(tf.concat([keep, redo], axis=0))
+            return tf.gather(stacked, order).with_row_splits_dtype(fast_ids.row_splits.dtype)
+
+        return tf.cond(tf.reduce_any(needs_exact), merge, lambda: fast_ids)
+
+    def _tokenize_exact(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """The original algorithm, step by step, for a batch of lines: `[batch, (pieces)]`."""
+        text = tf.strings.regex_replace(text, self._deleted_pattern, "")
+        if self.lower_case:
+            # Python's str.lower() turns a word-final capital sigma into final small sigma.
+            text = tf.strings.regex_replace(text, self._final_sigma_pattern, "\\1\u03c2\\2")
+        chars = tf.strings.unicode_split(text, "UTF-8", errors="ignore")
+        points = tf.strings.unicode_decode(text, "UTF-8", errors="ignore").flat_values
+        pieces = chars.flat_values
+        if self.lower_case:
+            at = tf.minimum(tf.searchsorted(self._map_keys, points, side="left"),
+                            tf.size(self._map_keys) - 1)
+            hit = tf.equal(tf.gather(self._map_keys, at), points)
+            pieces = tf.where(hit, tf.gather(self._map_values, at), pieces)
+        klass = tf.gather(self._class_values, tf.searchsorted(self._class_starts, points, side="right") - 1)
+        pieces = tf.where(tf.equal(klass, _CJK), tf.strings.join([" ", pieces, " "]), pieces)
+        pieces = tf.where(tf.equal(klass, _WHITESPACE), " ", pieces)
+        normalized = tf.strings.reduce_join(chars.with_flat_values(pieces), axis=-1)
+        words = tf_text.regex_split(normalized, " +|" + self._punct_pattern, self._punct_pattern)
+        too_long = tf.strings.length(words, unit="UTF8_CHAR") > self.max_chars_per_word
+        words = tf.where(too_long, self._tokens[self.unk_id], words)
+        return self._words.tokenize(words).merge_dims(1, 2)
+
+    def _group_words(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
+        """`[batch, (pieces)]` -> `[batch, (words), (pieces)]`, a new word at each non-`##` piece."""
+        flat = ids.flat_values
+        starts = ~tf.gather(self._is_suffix, flat)
+        first = ids.row_starts()[ids.row_lengths() > 0]
+        starts = tf.tensor_scatter_nd_update(starts, first[:, None], tf.ones_like(first, tf.bool))
+        word_of_piece = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+        num_words = tf.reduce_sum(tf.cast(starts, tf.int64))
+        by_word = tf.RaggedTensor.from_value_rowids(flat, word_of_piece, nrows=num_words)
+        words_per_line = tf.math.unsorted_segment_sum(
+            tf.cast(starts, tf.int64), ids.value_rowids(), ids.nrows())
+        return tf.RaggedTensor.from_row_lengths(by_word, words_per_line)
+
+    # ------------------------------------------------------------------------------- inverse
+    def detokenize(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
+        """Text for ids `[batch, (pieces)]` (dense or ragged; `[PAD]` dropped): pieces joined, `##` glued.
+
+        The result is the normalised text (lowercased when uncased), with spaces around
+        punctuation, like the original's `" ".join(tokens).replace(" ##", "")`.
+        """
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        if ids.ragged_rank > 1:
+            ids = ids.merge_dims(1, -1)
+        ids = tf.ragged.boolean_mask(ids, tf.not_equal(ids, self.pad_id))
+        text = tf.strings.reduce_join(self.id_to_token(ids), axis=-1, separator=" ")
+        return tf.strings.regex_replace(tf.strings.regex_replace(text, " ##", ""), "^##", "")
+
+    # --------------------------------------------------------------------------------- packing
+    def pack(self, text_a, text_b=None, seq_length: int = 128,
+             truncation: str = "longest_first") -> dict[str, tf.Tensor]:
+        """BERT inputs for single sentences or pairs: `[CLS] A [SEP] (B [SEP])`, int32 `[batch, seq_length]`.
+
+        `text_a`/`text_b` are string tensors `[batch]` or already-tokenized ragged ids. Truncation:
+        `longest_first` (the original), `round_robin` or `waterfall`; see `packing.py`.
+        """
+        segments = [t if isinstance(t, tf.RaggedTensor) else self.tokenize(t)
+                    for t in (text_a, text_b) if t is not None]
+        segments = [s.merge_dims(1, -1) if s.ragged_rank > 1 else s for s in segments]
+        return packing.pack_segments(segments, seq_length, self.cls_id, self.sep_id, self.pad_id, truncation)
+
+    def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
+        return self.tokenize(text)
