@@ -6,6 +6,8 @@ Public API (everything else may change):
 - `BertEncoder`: the encoder with TF Hub BERT inputs/outputs.
 - `BertPretrainer`, `BertClassifier`, `BertSpanLabeler`, `BertTokenClassifier`: heads on top of it.
 - `load_encoder`, `load_pretrainer`: import Google, Hugging Face and bert-tf checkpoints.
+- `BertTokenizer`: the reference WordPiece tokenizer as TensorFlow ops (tokenize, pack, detokenize).
+- `learn_vocab`: learn a WordPiece vocab from text files.
 
 Names are imported on first use, so `import bert_tf` (and the CLI's start-up) does not pay for
 TensorFlow until a model is touched.
@@ -24,6 +26,8 @@ _EXPORTS = {
     "BertSpanLabeler": "bert_tf.models", "BertTokenClassifier": "bert_tf.models",
     "load_encoder": "bert_tf.checkpoints", "load_pretrainer": "bert_tf.checkpoints",
     "CheckpointError": "bert_tf.checkpoints",
+    "BertTokenizer": "bert_tf.tokenization", "VocabError": "bert_tf.tokenization",
+    "learn_vocab": "bert_tf.tokenization",
 }
 
 __all__ = sorted(_EXPORTS)

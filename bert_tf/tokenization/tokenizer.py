@@ -9,10 +9,10 @@ differ (see `char_classes.py`: `…`, `½`, final sigma, format characters, unas
 and on words of 101-200 characters (it caps words at 100 bytes; the original at 200 characters).
 
 So each batch takes two paths:
-1. fast path: `FastBertTokenizer` on every line, with a 200-byte word cap;
+1. fast path: `FastBertTokenizer` on every line;
 2. exact path, only for lines that could differ: those holding a character from
-   `fast_path_risk_ranges` (one RE2 scan) or an `[UNK]` in the fast result (a word the fast path
-   capped, or a real unknown). It redoes the original's steps as ops: delete control characters,
+   `fast_path_risk_ranges` or a run of more than 200 non-space characters (one RE2 scan finds
+   both). It redoes the original's steps as ops: delete control characters,
    final sigma, per-code-point lowercase+NFD+strip-accents from a table built with `unicodedata`,
    CJK spacing, whitespace and punctuation split on the original's classes, the 200-character word
    cap, then `FastWordpieceTokenizer` on the pre-split words.
@@ -37,18 +37,19 @@ import tensorflow_text as tf_text
 from bert_tf.tokenization import char_classes, packing
 from bert_tf.tokenization.vocab import check_casing, load_vocab, validate_vocab
 
-# Character classes in the exact path (values of the code point -> class lookup).
-_OTHER, _DELETED, _WHITESPACE, _CJK = 0, 1, 2, 3
+# Character classes in the exact path (values of the code point -> class lookup). Punctuation and
+# CJK characters both become a word of their own.
+_OTHER, _DELETED, _WHITESPACE, _OWN_WORD = 0, 1, 2, 3
 
 
 def _class_table() -> tuple[np.ndarray, np.ndarray]:
     """Sorted run starts and their class: `class = table[searchsorted(starts, cp, 'right') - 1]`."""
     marks = np.zeros(char_classes.MAX_CODE_POINT + 2, dtype=np.int8)
+    for lo, hi in char_classes.class_ranges("punctuation") + char_classes.CJK_RANGES:
+        marks[lo:hi + 1] = _OWN_WORD
     for name, value in (("whitespace", _WHITESPACE), ("deleted", _DELETED)):
         for lo, hi in char_classes.class_ranges(name):
             marks[lo:hi + 1] = value
-    for lo, hi in char_classes.CJK_RANGES:
-        marks[lo:hi + 1] = _CJK
     change = np.flatnonzero(np.diff(marks[:-1]) != 0) + 1
     starts = np.concatenate([[0], change]).astype(np.int32)
     return starts, marks[starts].astype(np.int32)
@@ -99,8 +100,10 @@ class BertTokenizer(tf.Module):
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
 
+        # A word under the character cap is at most 4 bytes a character; longer words are sent down
+        # the exact path by the risk pattern, so this byte cap never cuts a word the original keeps.
         self._fast = tf_text.FastBertTokenizer(
-            vocab=tokens, max_bytes_per_word=self.max_chars_per_word, token_out_type=tf.int32,
+            vocab=tokens, max_bytes_per_word=4 * self.max_chars_per_word + 4, token_out_type=tf.int32,
             lower_case_nfd_strip_accents=self.lower_case)
         self._vocab_strings = tf.constant(tokens)
         self._is_suffix = tf.constant([t.startswith("##") for t in tokens])
@@ -114,17 +117,21 @@ class BertTokenizer(tf.Module):
         self._words = tf_text.FastWordpieceTokenizer(
             vocab=tokens, no_pretokenization=True, token_out_type=tf.int32,
             max_bytes_per_word=4 * self.max_chars_per_word + 4)
-        risk = char_classes.fast_path_risk_ranges(self.lower_case)
-        self._risk_pattern = "(?s).*" + char_classes.re2_class(risk) + ".*"
+        risky_char = char_classes.re2_class(char_classes.fast_path_risk_ranges(self.lower_case))
+        not_space = char_classes.re2_class(char_classes.class_ranges("whitespace"), negate=True)
+        self._risk_pattern = f"(?s).*(?:{risky_char}|{not_space}{{{self.max_chars_per_word + 1}}}).*"
         self._deleted_pattern = char_classes.re2_class(char_classes.class_ranges("deleted"))
-        self._punct_pattern = char_classes.re2_class(char_classes.class_ranges("punctuation"))
         starts, classes = _class_table()
         self._class_starts, self._class_values = tf.constant(starts), tf.constant(classes)
         if self.lower_case:
+            # Lowercase + NFD + strip accents per code point; punctuation that this produces (a
+            # spacing accent can decompose to "`") is split off here, as the original splits after.
             mapping = char_classes.uncased_mapping()
             keys = sorted(mapping)
+            punct = char_classes.is_punctuation
             self._map_keys = tf.constant(np.asarray(keys, dtype=np.int32))
-            self._map_values = tf.constant([mapping[k] for k in keys])
+            self._map_values = tf.constant(
+                ["".join(f" {c} " if punct(ord(c)) else c for c in mapping[k]) for k in keys])
             cased = char_classes.class_ranges("cased")
             ignorable = char_classes.class_ranges("case_ignorable")
             skip = char_classes.re2_class(ignorable) + "*"
@@ -167,8 +174,9 @@ class BertTokenizer(tf.Module):
 
     def _with_exact_lines(self, text: tf.Tensor, fast_ids: tf.RaggedTensor) -> tf.RaggedTensor:
         """`fast_ids` with the lines that could differ from the original replaced by the exact path."""
+        # One RE2 scan per line; no per-line reduction over the ragged ids (that alone cost a third
+        # of the fast path's time).
         needs_exact = tf.strings.regex_full_match(text, self._risk_pattern)
-        needs_exact |= tf.reduce_any(tf.equal(fast_ids, self.unk_id), axis=1)
 
         def merge():
             redo = tf.where(needs_exact)[:, 0]
@@ -195,12 +203,16 @@ class BertTokenizer(tf.Module):
             hit = tf.equal(tf.gather(self._map_keys, at), points)
             pieces = tf.where(hit, tf.gather(self._map_values, at), pieces)
         klass = tf.gather(self._class_values, tf.searchsorted(self._class_starts, points, side="right") - 1)
-        pieces = tf.where(tf.equal(klass, _CJK), tf.strings.join([" ", pieces, " "]), pieces)
+        pieces = tf.where(tf.equal(klass, _OWN_WORD), tf.strings.join([" ", pieces, " "]), pieces)
         pieces = tf.where(tf.equal(klass, _WHITESPACE), " ", pieces)
         normalized = tf.strings.reduce_join(chars.with_flat_values(pieces), axis=-1)
-        words = tf_text.regex_split(normalized, " +|" + self._punct_pattern, self._punct_pattern)
-        too_long = tf.strings.length(words, unit="UTF8_CHAR") > self.max_chars_per_word
-        words = tf.where(too_long, self._tokens[self.unk_id], words)
+        # Only " " separates words now (other whitespace was mapped to it, \v and \f deleted), so
+        # the plain whitespace split is the original's. (tensorflow-text's regex_split would do
+        # too, but adds ~100 ms to every tf.data iterator's start-up.)
+        words = tf.strings.split(normalized)
+        flat_words = words.flat_values
+        too_long = tf.strings.length(flat_words, unit="UTF8_CHAR") > self.max_chars_per_word
+        words = words.with_flat_values(tf.where(too_long, self._tokens[self.unk_id], flat_words))
         return self._words.tokenize(words).merge_dims(1, 2)
 
     def _group_words(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
