@@ -12,10 +12,9 @@ So each batch takes two paths:
 1. fast path: `FastBertTokenizer` on every line;
 2. exact path, only for lines that could differ: those holding a character from
    `fast_path_risk_ranges` or a run of more than 200 non-space characters (one RE2 scan finds
-   both). It redoes the original's steps as ops: delete control characters,
-   final sigma, per-code-point lowercase+NFD+strip-accents from a table built with `unicodedata`,
-   CJK spacing, whitespace and punctuation split on the original's classes, the 200-character word
-   cap, then `FastWordpieceTokenizer` on the pre-split words.
+   both). It redoes the original's steps as ops (`basic.py`: delete control characters, final
+   sigma, per-code-point lowercase+NFD+strip-accents from a table built with `unicodedata`, CJK
+   and punctuation split), the 200-character word cap, then `FastWordpieceTokenizer` on the words.
 Real text almost never takes the exact path, so the cost is the scan (see
 `benchmarks/bench_tokenizer.py` for what that costs).
 
@@ -30,30 +29,12 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_tf.tokenization import char_classes, packing
+from bert_tf.tokenization.basic import BasicTokenizer
 from bert_tf.tokenization.vocab import check_casing, load_vocab, validate_vocab
-
-# Character classes in the exact path (values of the code point -> class lookup). Punctuation and
-# CJK characters both become a word of their own.
-_OTHER, _DELETED, _WHITESPACE, _OWN_WORD = 0, 1, 2, 3
-
-
-def _class_table() -> tuple[np.ndarray, np.ndarray]:
-    """Sorted run starts and their class: `class = table[searchsorted(starts, cp, 'right') - 1]`."""
-    marks = np.zeros(char_classes.MAX_CODE_POINT + 2, dtype=np.int8)
-    for lo, hi in char_classes.class_ranges("punctuation") + char_classes.CJK_RANGES:
-        marks[lo:hi + 1] = _OWN_WORD
-    for name, value in (("whitespace", _WHITESPACE), ("deleted", _DELETED)):
-        for lo, hi in char_classes.class_ranges(name):
-            marks[lo:hi + 1] = value
-    change = np.flatnonzero(np.diff(marks[:-1]) != 0) + 1
-    starts = np.concatenate([[0], change]).astype(np.int32)
-    return starts, marks[starts].astype(np.int32)
-
 
 class BertTokenizer(tf.Module):
     """The reference BERT WordPiece tokenizer (google-research/bert `FullTokenizer`) in TensorFlow ops.
@@ -120,24 +101,7 @@ class BertTokenizer(tf.Module):
         risky_char = char_classes.re2_class(char_classes.fast_path_risk_ranges(self.lower_case))
         not_space = char_classes.re2_class(char_classes.class_ranges("whitespace"), negate=True)
         self._risk_pattern = f"(?s).*(?:{risky_char}|{not_space}{{{self.max_chars_per_word + 1}}}).*"
-        self._deleted_pattern = char_classes.re2_class(char_classes.class_ranges("deleted"))
-        starts, classes = _class_table()
-        self._class_starts, self._class_values = tf.constant(starts), tf.constant(classes)
-        if self.lower_case:
-            # Lowercase + NFD + strip accents per code point; punctuation that this produces (a
-            # spacing accent can decompose to "`") is split off here, as the original splits after.
-            mapping = char_classes.uncased_mapping()
-            keys = sorted(mapping)
-            punct = char_classes.is_punctuation
-            self._map_keys = tf.constant(np.asarray(keys, dtype=np.int32))
-            self._map_values = tf.constant(
-                ["".join(f" {c} " if punct(ord(c)) else c for c in mapping[k]) for k in keys])
-            cased = char_classes.class_ranges("cased")
-            ignorable = char_classes.class_ranges("case_ignorable")
-            skip = char_classes.re2_class(ignorable) + "*"
-            self._final_sigma_pattern = (
-                f"({char_classes.re2_class(cased)}{skip})\\x{{3a3}}"
-                f"({skip}(?:{char_classes.re2_class(sorted(cased + ignorable), negate=True)}|\\z))")
+        self._basic = BasicTokenizer(self.lower_case)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -190,26 +154,7 @@ class BertTokenizer(tf.Module):
 
     def _tokenize_exact(self, text: tf.Tensor) -> tf.RaggedTensor:
         """The original algorithm, step by step, for a batch of lines: `[batch, (pieces)]`."""
-        text = tf.strings.regex_replace(text, self._deleted_pattern, "")
-        if self.lower_case:
-            # Python's str.lower() turns a word-final capital sigma into final small sigma.
-            text = tf.strings.regex_replace(text, self._final_sigma_pattern, "\\1\u03c2\\2")
-        chars = tf.strings.unicode_split(text, "UTF-8", errors="ignore")
-        points = tf.strings.unicode_decode(text, "UTF-8", errors="ignore").flat_values
-        pieces = chars.flat_values
-        if self.lower_case:
-            at = tf.minimum(tf.searchsorted(self._map_keys, points, side="left"),
-                            tf.size(self._map_keys) - 1)
-            hit = tf.equal(tf.gather(self._map_keys, at), points)
-            pieces = tf.where(hit, tf.gather(self._map_values, at), pieces)
-        klass = tf.gather(self._class_values, tf.searchsorted(self._class_starts, points, side="right") - 1)
-        pieces = tf.where(tf.equal(klass, _OWN_WORD), tf.strings.join([" ", pieces, " "]), pieces)
-        pieces = tf.where(tf.equal(klass, _WHITESPACE), " ", pieces)
-        normalized = tf.strings.reduce_join(chars.with_flat_values(pieces), axis=-1)
-        # Only " " separates words now (other whitespace was mapped to it, \v and \f deleted), so
-        # the plain whitespace split is the original's. (tensorflow-text's regex_split would do
-        # too, but adds ~100 ms to every tf.data iterator's start-up.)
-        words = tf.strings.split(normalized)
+        words = self._basic.tokenize(text)
         flat_words = words.flat_values
         too_long = tf.strings.length(flat_words, unit="UTF8_CHAR") > self.max_chars_per_word
         words = words.with_flat_values(tf.where(too_long, self._tokens[self.unk_id], flat_words))

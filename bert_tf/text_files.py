@@ -1,0 +1,101 @@
+"""Reading text corpora: globs of plain or gzip files, streamed line by line, UTF-8 checked.
+
+Corpora can be larger than memory, so nothing here reads a whole file. Gzip is recognised by its
+magic bytes, not its name. A byte sequence that is not UTF-8 stops the read with an error naming
+the file, the line and the byte offset (in the decompressed stream for gzip files), instead of
+silently dropping text as `errors="ignore"` would. A UTF-8 byte-order mark at the start of a file
+and Windows line endings are accepted.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+from typing import Callable, Iterable, Iterator
+
+
+class TextInputError(ValueError):
+    """An input file cannot be read as UTF-8 text; the message names the file, line and byte."""
+
+
+def expand_inputs(patterns: str | Iterable[str]) -> list[str]:
+    """Files matching one or more glob patterns (a string may hold several, comma-separated), sorted.
+
+    Each pattern must match at least one file, so a typo is an error rather than an empty corpus.
+    Paths with a scheme (`gs://...`) are globbed with `tf.io.gfile`.
+    """
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p.strip()]
+    files: list[str] = []
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if "://" in pattern:
+            import tensorflow as tf
+            matches = sorted(tf.io.gfile.glob(pattern))
+        else:
+            matches = sorted(p for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
+        if not matches:
+            raise FileNotFoundError(f"no input file matches {pattern!r}")
+        files.extend(matches)
+    if not files:
+        raise FileNotFoundError("no input files given")
+    return list(dict.fromkeys(files))
+
+
+def _open_binary(path: str) -> io.BufferedIOBase:
+    if "://" in path:
+        import tensorflow as tf
+        raw = tf.io.gfile.GFile(path, "rb")
+    else:
+        raw = open(path, "rb")
+    head = raw.read(2)
+    raw.seek(0)
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+def file_size(path: str) -> int:
+    """Size on disk (compressed size for gzip), for progress reporting."""
+    if "://" in path:
+        import tensorflow as tf
+        return tf.io.gfile.stat(path).length
+    return os.path.getsize(path)
+
+
+def iter_lines(path: str, on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The lines of one file as `str`, without line endings.
+
+    `on_bytes(n)` is called now and then with the number of on-disk bytes read since the last call,
+    so callers can show progress over compressed files too.
+    """
+    offset = 0
+    with _open_binary(path) as f:
+        disk = getattr(f, "fileobj", None)  # gzip: the compressed stream, for progress
+        last_disk = 0
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise TextInputError(f"{path}: line {number}, byte offset {offset + e.start}: not valid UTF-8 "
+                                     f"(byte 0x{raw[e.start]:02x}); convert the file to UTF-8") from None
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            offset += len(raw)
+            if on_bytes is not None and number % 1024 == 0:
+                position = disk.tell() if disk is not None else offset
+                on_bytes(position - last_disk)
+                last_disk = position
+            yield line.rstrip("\r\n")
+        if on_bytes is not None:
+            position = disk.tell() if disk is not None else offset
+            on_bytes(position - last_disk)
+
+
+def iter_corpus(paths: Iterable[str], on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The lines of several files, one after the other."""
+    for path in paths:
+        yield from iter_lines(path, on_bytes)
+
