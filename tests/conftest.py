@@ -69,3 +69,64 @@ def random_ids(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.
     types = np.zeros_like(ids)
     types[:, seq // 3:] = 1
     return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types * mask}
+
+
+# ---------------------------------------------------------------------------------- tokenizers
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture(scope="session")
+def minilm_vocab(minilm_dir) -> str:
+    return os.path.join(minilm_dir, "vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def original_tokenizer(minilm_vocab):
+    """google-research/bert's own `tokenization.FullTokenizer` (PyPI `bert-tensorflow`), by casing."""
+    from bert import tokenization
+    tokenization.FLAGS.mark_as_parsed()  # it reads an absl flag (preserve_unused_tokens, default False)
+    made = {}
+
+    def get(lower_case: bool):
+        if lower_case not in made:
+            made[lower_case] = tokenization.FullTokenizer(minilm_vocab, do_lower_case=lower_case)
+        return made[lower_case]
+    return get
+
+
+@pytest.fixture(scope="session")
+def hf_wordpiece(minilm_vocab):
+    """Hugging Face `tokenizers`' BERT WordPiece tokenizer on the same vocab, by casing."""
+    from tokenizers import BertWordPieceTokenizer
+    made = {}
+
+    def get(lower_case: bool):
+        if lower_case not in made:
+            tok = BertWordPieceTokenizer(minilm_vocab, lowercase=lower_case, strip_accents=lower_case,
+                                         clean_text=True, handle_chinese_chars=True)
+            assert tok.get_vocab_size() == 30522  # the vocab was really read
+            made[lower_case] = tok
+        return made[lower_case]
+    return get
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer(minilm_vocab):
+    """Our BertTokenizer on the MiniLM (bert-base-uncased) vocab, by casing."""
+    import warnings
+    from bert_tf.tokenization import BertTokenizer, CasingMismatchWarning
+    made = {}
+
+    def get(lower_case: bool):
+        if lower_case not in made:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CasingMismatchWarning)  # cased use of an uncased vocab, on purpose
+                made[lower_case] = BertTokenizer(minilm_vocab, lower_case=lower_case)
+        return made[lower_case]
+    return get
+
+
+@pytest.fixture(scope="session")
+def tokenizer_lines() -> list[str]:
+    with open(os.path.join(DATA, "tokenizer_lines.txt"), encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
