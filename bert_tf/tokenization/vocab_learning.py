@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import time
+import warnings
 from typing import Callable, Iterable
 
 import tensorflow as tf
@@ -103,6 +104,13 @@ def learn_vocab(inputs: str | Iterable[str], vocab_size: int, lower_case: bool =
     # Sorted by count, then word: the learner's result depends on the order of ties.
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     vocab = _learn(ordered, vocab_size, list(reserved_tokens), progress, **learn_params)
+    if len(vocab) < vocab_size * 0.99:
+        message = (f"the corpus only supports {len(vocab)} tokens of the {vocab_size} asked for (pieces must be "
+                   f"seen at least lower_thresh={learn_params.get('lower_thresh', 10)} times); use more text "
+                   "or a smaller --vocab-size")
+        warnings.warn(message, stacklevel=2)
+        if progress:
+            progress("warning: " + message)
     if progress:
         progress(f"learned {len(vocab)} tokens in {time.monotonic() - start:.1f} s")
     return vocab
