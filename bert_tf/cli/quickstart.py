@@ -50,15 +50,11 @@ def _minilm_folder() -> str:
 
 
 def _tokenize(vocab_file: str, sentences: list[str], seq_length: int):
-    """[CLS] sentence [SEP] ids, padded: tensorflow-text's BertTokenizer, uncased."""
+    """[CLS] sentence [SEP] ids, padded: our BertTokenizer (the original's ids), uncased."""
     import tensorflow as tf
-    import tensorflow_text as tf_text
-    tokenizer = tf_text.BertTokenizer(vocab_file, lower_case=True, token_out_type=tf.int32)
-    pieces = tokenizer.tokenize(tf.constant(sentences)).merge_dims(-2, -1)[:, : seq_length - 2]
-    batch = pieces.nrows()
-    ids = tf.concat([tf.fill([batch, 1], 101), pieces, tf.fill([batch, 1], 102)], axis=1)
-    ids = ids.to_tensor(shape=[None, seq_length]).numpy()
-    return ids.astype("int32")
+    from bert_tf.tokenization import BertTokenizer
+    packed = BertTokenizer(vocab_file, lower_case=True).pack(tf.constant(sentences), seq_length=seq_length)
+    return packed["input_word_ids"].numpy()
 
 
 def _pretraining_batch(ids: np.ndarray, rng: np.random.Generator, max_predictions: int = 20):
