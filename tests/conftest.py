@@ -80,34 +80,36 @@ def minilm_vocab(minilm_dir) -> str:
     return os.path.join(minilm_dir, "vocab.txt")
 
 
+def _per_casing(make):
+    """A getter that builds one object per casing (lower_case True/False) on first use."""
+    made = {}
+
+    def get(lower_case: bool):
+        if lower_case not in made:
+            made[lower_case] = make(lower_case)
+        return made[lower_case]
+    return get
+
+
 @pytest.fixture(scope="session")
 def original_tokenizer(minilm_vocab):
     """google-research/bert's own `tokenization.FullTokenizer` (PyPI `bert-tensorflow`), by casing."""
     from bert import tokenization
     tokenization.FLAGS.mark_as_parsed()  # it reads an absl flag (preserve_unused_tokens, default False)
-    made = {}
-
-    def get(lower_case: bool):
-        if lower_case not in made:
-            made[lower_case] = tokenization.FullTokenizer(minilm_vocab, do_lower_case=lower_case)
-        return made[lower_case]
-    return get
+    return _per_casing(lambda lower: tokenization.FullTokenizer(minilm_vocab, do_lower_case=lower))
 
 
 @pytest.fixture(scope="session")
 def hf_wordpiece(minilm_vocab):
     """Hugging Face `tokenizers`' BERT WordPiece tokenizer on the same vocab, by casing."""
     from tokenizers import BertWordPieceTokenizer
-    made = {}
 
-    def get(lower_case: bool):
-        if lower_case not in made:
-            tok = BertWordPieceTokenizer(minilm_vocab, lowercase=lower_case, strip_accents=lower_case,
-                                         clean_text=True, handle_chinese_chars=True)
-            assert tok.get_vocab_size() == 30522  # the vocab was really read
-            made[lower_case] = tok
-        return made[lower_case]
-    return get
+    def make(lower: bool):
+        tok = BertWordPieceTokenizer(minilm_vocab, lowercase=lower, strip_accents=lower, clean_text=True,
+                                     handle_chinese_chars=True)
+        assert tok.get_vocab_size() == 30522  # the vocab was really read
+        return tok
+    return _per_casing(make)
 
 
 @pytest.fixture(scope="session")
@@ -115,15 +117,12 @@ def bert_tokenizer(minilm_vocab):
     """Our BertTokenizer on the MiniLM (bert-base-uncased) vocab, by casing."""
     import warnings
     from bert_tf.tokenization import BertTokenizer, CasingMismatchWarning
-    made = {}
 
-    def get(lower_case: bool):
-        if lower_case not in made:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CasingMismatchWarning)  # cased use of an uncased vocab, on purpose
-                made[lower_case] = BertTokenizer(minilm_vocab, lower_case=lower_case)
-        return made[lower_case]
-    return get
+    def make(lower: bool):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CasingMismatchWarning)  # cased use of an uncased vocab, on purpose
+            return BertTokenizer(minilm_vocab, lower_case=lower)
+    return _per_casing(make)
 
 
 @pytest.fixture(scope="session")
