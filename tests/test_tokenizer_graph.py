@@ -91,3 +91,15 @@ def test_saved_model_reloads_in_a_fresh_process(bert_tokenizer, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_exact_false_is_raw_fast_bert(minilm_vocab, bert_tokenizer):
+    from bert_tf.tokenization import BertTokenizer
+    raw = BertTokenizer(minilm_vocab, exact=False)
+    exact = bert_tokenizer(True)
+    text = tf.constant(["wait… ½", "plain words"])
+    assert raw.id_to_token(raw.tokenize(text)).to_list()[0] == [b"wait", b".", b".", b".", b"1", b"##\xe2\x81\x84",
+                                                                b"##2"]
+    assert exact.id_to_token(exact.tokenize(text)).to_list()[0] == [b"wait", b"\xe2\x80\xa6", b"\xc2\xbd"]
+    assert raw.tokenize(text).to_list()[1] == exact.tokenize(text).to_list()[1]
+    assert exact.token_to_id("[MASK]") == exact.mask_id == 103

@@ -36,6 +36,7 @@ from bert_tf.tokenization import char_classes, packing
 from bert_tf.tokenization.basic import BasicTokenizer
 from bert_tf.tokenization.vocab import check_casing, load_vocab, validate_vocab
 
+
 class BertTokenizer(tf.Module):
     """The reference BERT WordPiece tokenizer (google-research/bert `FullTokenizer`) in TensorFlow ops.
 
@@ -77,7 +78,7 @@ class BertTokenizer(tf.Module):
         self.lower_case = bool(lower_case)
         self.max_chars_per_word = int(max_chars_per_word)
         self.exact = bool(exact)
-        index = {t: i for i, t in enumerate(tokens)}
+        self._index = index = {t: i for i, t in enumerate(tokens)}
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
 
@@ -113,7 +114,7 @@ class BertTokenizer(tf.Module):
         return len(self._tokens)
 
     def token_to_id(self, token: str) -> int:
-        return self._tokens.index(token)
+        return self._index[token]
 
     def id_to_token(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
         """Word-piece strings for ids (any shape, dense or ragged)."""
