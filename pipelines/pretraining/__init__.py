@@ -1,0 +1,1 @@
+"""Pretraining data: the original BERT instance and masking algorithm (`instances.py`)."""

@@ -1,0 +1,83 @@
+"""The pretraining-instance algorithm against google-research/bert's own `create_pretraining_data.py`
+(PyPI `bert-tensorflow`), draw for draw, and the whole-word-masking fix."""
+
+from __future__ import annotations
+
+import random
+from importlib import resources
+
+import pytest
+
+from pipelines.pretraining.instances import InstanceOptions, instances_from_document, mask_tokens
+
+
+@pytest.fixture(scope="module")
+def documents(original_tokenizer, tokenizer_lines):
+    """The BERT sample text (3 documents) plus the Gutenberg slice cut into 12 documents, tokenized
+    with the original tokenizer."""
+    tok = original_tokenizer(True)
+    text = resources.files("bert_tf").joinpath("data/sample_text.txt").read_text(encoding="utf-8")
+    docs: list[list[list[str]]] = [[]]
+    for line in text.splitlines():
+        if not line.strip():
+            docs.append([])
+        elif tok.tokenize(line):
+            docs[-1].append(tok.tokenize(line))
+    books = [tok.tokenize(line) for line in tokenizer_lines[:600] if line.strip()]
+    docs += [books[i:i + 50] for i in range(0, len(books), 50)]
+    return [d for d in docs if d]
+
+
+@pytest.mark.parametrize("seq, short", [(128, 0.1), (64, 0.5), (512, 0.0)])
+def test_same_instances_as_the_original(documents, original_tokenizer, seq, short):
+    from bert import create_pretraining_data as original
+    vocab_words = list(original_tokenizer(True).vocab.keys())
+    ours_rng, their_rng = random.Random(12345), random.Random(12345)
+    options = InstanceOptions(max_seq_length=seq, short_seq_prob=short)
+    count = 0
+    for _ in range(3):  # dupe factor
+        for index in range(len(documents)):
+            ours = instances_from_document(documents, index, options, vocab_words, ours_rng)
+            theirs = original.create_instances_from_document(
+                documents, index, seq, short, 0.15, 20, vocab_words, their_rng)
+            assert len(ours) == len(theirs)
+            for a, b in zip(ours, theirs):
+                assert (a.tokens, a.segment_ids, a.is_random_next, a.masked_lm_positions, a.masked_lm_labels) == (
+                    b.tokens, b.segment_ids, b.is_random_next, b.masked_lm_positions, b.masked_lm_labels)
+                count += 1
+    assert ours_rng.random() == their_rng.random()  # the same number of draws
+    assert count > 100
+
+
+def test_whole_word_masking_treats_a_word_as_one(original_tokenizer):
+    vocab_words = list(original_tokenizer(True).vocab.keys())
+    tokens = ["[CLS]"] + original_tokenizer(True).tokenize(
+        "unaffable tokenization of extraordinarily uncharacteristic vocabulary words") * 3 + ["[SEP]"]
+    options = InstanceOptions(masked_lm_prob=0.3, whole_word_masking=True)
+    half_masked = 0
+    for seed in range(200):
+        masked, positions, labels = mask_tokens(tokens, options, vocab_words, random.Random(seed))
+        assert len(positions) <= round(len(tokens) * 0.3) and positions == sorted(positions)
+        assert all(tokens[p] == label for p, label in zip(positions, labels))
+        assert 0 not in positions and len(tokens) - 1 not in positions
+        chosen = set(positions)
+        for start in range(1, len(tokens) - 1):  # every word is masked whole or not at all
+            if tokens[start].startswith("##"):
+                continue
+            end = start + 1
+            while end < len(tokens) - 1 and tokens[end].startswith("##"):
+                end += 1
+            word = set(range(start, end))
+            assert word <= chosen or not (word & chosen)
+            if word <= chosen and end - start > 1:
+                kinds = {"mask" if masked[i] == "[MASK]" else "keep" if masked[i] == tokens[i] else "random"
+                         for i in word}
+                half_masked += len(kinds) > 1
+    assert half_masked == 0
+    # The original's per-piece choice, behind the flag, does split words.
+    buggy = InstanceOptions(masked_lm_prob=0.3, whole_word_masking=True, wwm_per_piece_choice=True)
+    split = 0
+    for seed in range(200):
+        masked, positions, _ = mask_tokens(tokens, buggy, vocab_words, random.Random(seed))
+        split += any(masked[p] == "[MASK]" for p in positions) and any(masked[p] != "[MASK]" for p in positions)
+    assert split > 0
