@@ -81,3 +81,25 @@ def test_whole_word_masking_treats_a_word_as_one(original_tokenizer):
         masked, positions, _ = mask_tokens(tokens, buggy, vocab_words, random.Random(seed))
         split += any(masked[p] == "[MASK]" for p in positions) and any(masked[p] != "[MASK]" for p in positions)
     assert split > 0
+
+
+def test_tfrecords_are_byte_identical_to_the_original(documents, original_tokenizer, tmp_path):
+    import tensorflow as tf
+    from bert import create_pretraining_data as original
+    from pipelines.pretraining.tfrecord import instance_to_example, parse_examples
+    tok = original_tokenizer(True)
+    vocab_words = list(tok.vocab.keys())
+    rng = random.Random(7)
+    instances = [inst for index in range(len(documents))
+                 for inst in original.create_instances_from_document(documents, index, 128, 0.1, 0.15, 20,
+                                                                     vocab_words, rng)]
+    path = str(tmp_path / "original.tfrecord")
+    original.write_instance_to_example_files(instances, tok, 128, 20, [path])
+    theirs = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+    ours = [instance_to_example(inst, tok.vocab.__getitem__, 128, 20) for inst in instances]
+    assert len(ours) == len(theirs) > 50 and ours == theirs
+    batch = parse_examples(tf.constant(ours[:8]), 128, 20)
+    assert batch["input_ids"].dtype == tf.int32 and batch["input_ids"].shape == (8, 128)
+    assert batch["masked_lm_weights"].dtype == tf.float32 and batch["next_sentence_labels"].shape == (8, 1)
+    first = instances[0]
+    assert batch["input_ids"][0, :len(first.tokens)].numpy().tolist() == tok.convert_tokens_to_ids(first.tokens)
