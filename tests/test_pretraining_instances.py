@@ -103,3 +103,20 @@ def test_tfrecords_are_byte_identical_to_the_original(documents, original_tokeni
     assert batch["masked_lm_weights"].dtype == tf.float32 and batch["next_sentence_labels"].shape == (8, 1)
     first = instances[0]
     assert batch["input_ids"][0, :len(first.tokens)].numpy().tolist() == tok.convert_tokens_to_ids(first.tokens)
+
+
+def test_file_to_instances_equals_the_original_script(original_tokenizer, bert_tokenizer, minilm_vocab):
+    """The original's create_training_instances on the BERT sample text vs our reader + algorithm."""
+    from bert import create_pretraining_data as original
+    from pipelines.pretraining.documents import iter_documents
+    from pipelines.pretraining.instances import create_instances
+    path = str(resources.files("bert_tf").joinpath("data/sample_text.txt"))
+    tok = original_tokenizer(True)
+    theirs = original.create_training_instances([path], tok, 128, 5, 0.1, 0.15, 20, random.Random(12345))
+    documents = list(iter_documents([path], bert_tokenizer(True), batch_lines=7))
+    assert len(documents) == 3
+    ours = create_instances(documents, InstanceOptions(), list(tok.vocab.keys()), 5, random.Random(12345))
+    assert len(ours) == len(theirs) > 10
+    for a, b in zip(ours, theirs):
+        assert (a.tokens, a.masked_lm_positions, a.is_random_next) == (b.tokens, b.masked_lm_positions,
+                                                                       b.is_random_next)

@@ -153,3 +153,16 @@ def instances_from_document(documents: Sequence[Sequence[list[str]]], index: int
             chunk, length = [], 0
         i += 1
     return instances
+
+
+def create_instances(documents: list[list[list[str]]], options: InstanceOptions, vocab_words: Sequence[str],
+                     dupe_factor: int, rng: random.Random) -> list[Instance]:
+    """The original's whole-corpus procedure: shuffle the documents, make instances `dupe_factor`
+    times over (different masks each time), shuffle the instances. (The streaming path keeps the
+    per-document algorithm but draws "other documents" from a buffer.)"""
+    documents = list(documents)
+    rng.shuffle(documents)
+    instances = [inst for _ in range(dupe_factor) for index in range(len(documents))
+                 for inst in instances_from_document(documents, index, options, vocab_words, rng)]
+    rng.shuffle(instances)
+    return instances
