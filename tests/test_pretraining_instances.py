@@ -120,3 +120,32 @@ def test_file_to_instances_equals_the_original_script(original_tokenizer, bert_t
     for a, b in zip(ours, theirs):
         assert (a.tokens, a.masked_lm_positions, a.is_random_next) == (b.tokens, b.masked_lm_positions,
                                                                        b.is_random_next)
+
+
+def test_masking_statistics_on_real_text(bert_tokenizer):
+    """Mask rate, 80/10/10 split and what is never masked, on consecutive Gutenberg sentences."""
+    import collections
+    import os
+    from conftest import DATA
+    from pipelines.pretraining.documents import iter_documents
+    from pipelines.pretraining.instances import create_instances
+    tok = bert_tokenizer(True)
+    books = list(iter_documents([os.path.join(DATA, "gutenberg_first_3000_lines.txt")], tok))
+    documents = [book[i:i + 100] for book in books for i in range(0, len(book), 100)]
+    instances = create_instances(documents, InstanceOptions(), tok.vocab, 3, random.Random(12345))
+    assert len(instances) > 1000
+    masked = sum(len(i.masked_lm_positions) for i in instances)
+    non_special = sum(len(i.tokens) - 3 for i in instances)
+    assert abs(masked / non_special - 0.15) < 0.005
+    kinds = collections.Counter()
+    for inst in instances:
+        assert inst.tokens[0] == "[CLS]" and inst.tokens.count("[SEP]") >= 2 and len(inst.tokens) <= 128
+        assert len(inst.masked_lm_positions) <= 20 and inst.masked_lm_positions == sorted(inst.masked_lm_positions)
+        sep = [i for i, t in enumerate(inst.tokens) if t == "[SEP]"]
+        for position, label in zip(inst.masked_lm_positions, inst.masked_lm_labels):
+            assert position != 0 and position not in (sep[0], len(inst.tokens) - 1)
+            assert label not in ("[CLS]", "[SEP]", "[PAD]")
+            shown = inst.tokens[position]
+            kinds["mask" if shown == "[MASK]" else "keep" if shown == label else "random"] += 1
+    assert abs(kinds["mask"] / masked - 0.8) < 0.015
+    assert abs(kinds["keep"] / masked - 0.1) < 0.015 and abs(kinds["random"] / masked - 0.1) < 0.015
