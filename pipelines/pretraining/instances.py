@@ -32,6 +32,7 @@ import random
 from typing import Sequence
 
 CLS, SEP, MASK = "[CLS]", "[SEP]", "[MASK]"
+_KEEP = object()  # the 10% "leave the piece as it is" outcome of a draw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +84,12 @@ def mask_tokens(tokens: list[str], options: InstanceOptions, vocab_words: Sequen
     budget = min(options.max_predictions_per_seq, max(1, int(round(len(tokens) * options.masked_lm_prob))))
     masked = list(tokens)
     chosen: list[int] = []
+    per_piece = not options.whole_word_masking or options.wwm_per_piece_choice
     for word in words:
         if len(chosen) >= budget:
             break
         if len(chosen) + len(word) > budget:
             continue
-        per_piece = not options.whole_word_masking or options.wwm_per_piece_choice
         replacement = None
         for index in word:
             if per_piece or replacement is None:
@@ -98,8 +99,6 @@ def mask_tokens(tokens: list[str], options: InstanceOptions, vocab_words: Sequen
     chosen.sort()
     return masked, chosen, [tokens[i] for i in chosen]
 
-
-_KEEP = object()
 
 
 def _draw_replacement(token: str, vocab_words: Sequence[str], rng: random.Random):
