@@ -65,11 +65,14 @@ def file_size(path: str) -> int:
     return os.path.getsize(path)
 
 
-def iter_lines(path: str, on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
+def iter_lines(path: str, on_bytes: Callable[[int], None] | None = None,
+               on_bad_line: Callable[[str], None] | None = None) -> Iterator[str]:
     """The lines of one file as `str`, without line endings.
 
     `on_bytes(n)` is called now and then with the number of on-disk bytes read since the last call,
-    so callers can show progress over compressed files too.
+    so callers can show progress over compressed files too. A line that is not UTF-8 raises
+    `TextInputError`, or, when `on_bad_line` is given, is skipped and reported to it (the message
+    names the file, line and byte offset).
     """
     offset = 0
     with _open_binary(path) as f:
@@ -79,8 +82,13 @@ def iter_lines(path: str, on_bytes: Callable[[int], None] | None = None) -> Iter
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise TextInputError(f"{path}: line {number}, byte offset {offset + e.start}: not valid UTF-8 "
-                                     f"(byte 0x{raw[e.start]:02x}); convert the file to UTF-8") from None
+                message = (f"{path}: line {number}, byte offset {offset + e.start}: not valid UTF-8 "
+                           f"(byte 0x{raw[e.start]:02x})")
+                if on_bad_line is None:
+                    raise TextInputError(message + "; convert the file to UTF-8") from None
+                on_bad_line(message)
+                offset += len(raw)
+                continue
             if number == 1 and line.startswith("\ufeff"):
                 line = line[1:]
             offset += len(raw)
