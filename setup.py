@@ -20,6 +20,7 @@ setup(
         "tensorflow-datasets>=4.9,<5",
         "safetensors>=0.4",
         "numpy>=1.26",
+        "crc32c>=2.3",  # TFRecord checksums for the pretraining-data writer (hardware CRC-32C)
     ],
     extras_require={
         "test": [

@@ -18,10 +18,10 @@ def _quiet_tensorflow() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bert_tf.cli import convert, quickstart, tokenize, vocab
+    from bert_tf.cli import convert, pretraining_data, quickstart, tokenize, vocab
     parser = argparse.ArgumentParser(prog="bert-tf", description="BERT for TensorFlow shops.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (quickstart, convert, vocab, tokenize):
+    for module in (quickstart, convert, vocab, tokenize, pretraining_data):
         module.add_parser(sub)
     return parser
 
@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     from bert_tf.config import ConfigError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
+    from pipelines.pretraining.examples import OptionsError
     try:
         return args.func(args) or 0
-    except (CheckpointError, ConfigError, VocabError, TextInputError, FileNotFoundError, FileExistsError) as e:
+    except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, FileNotFoundError,
+            FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

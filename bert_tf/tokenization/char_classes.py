@@ -16,12 +16,17 @@ stays safe on other Python or ICU versions; `tests/test_tokenizer_unicode.py` ch
 original on every code point.
 
 Everything here is computed from the running Python's Unicode tables, exactly as the original does
-at run time, and cached.
+at run time, and cached: in memory, and on disk (`~/.cache/bert-tf`, or `$BERT_TF_CACHE`) under a
+key made of the Unicode version and a hash of this file, so a process starts in milliseconds rather
+than a second and a changed rule or Python can never read a stale table.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import pickle
 import sys
 import unicodedata
 from typing import Iterable
@@ -95,8 +100,40 @@ def re2_class(ranges: Iterable[tuple[int, int]], negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{body}]"
 
 
+def precompute() -> None:
+    """Build the tables now (about a second), e.g. once in a parent before forking worker processes."""
+    _scan()
+
+
+def _cache_path() -> str:
+    with open(__file__, "rb") as f:
+        code = hashlib.sha256(f.read()).hexdigest()[:16]
+    folder = os.environ.get("BERT_TF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "bert-tf")
+    return os.path.join(folder, f"char_classes-unicode{unicodedata.unidata_version}-{code}.pickle")
+
+
 @functools.lru_cache(maxsize=None)
 def _scan() -> dict:
+    """The tables, from the disk cache when it holds them for this Unicode version and this code."""
+    try:
+        path = _cache_path()
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        pass
+    tables = _scan_code_points()
+    try:  # best effort: a read-only home only costs the second again next time
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            pickle.dump(tables, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return tables
+
+
+def _scan_code_points() -> dict:
     """One pass over every code point: the three classes, the uncased table, the two risk sets.
 
     Cheap tests first (category, `decomposition`), the costly normalisations only where they can

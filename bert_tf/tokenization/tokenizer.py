@@ -59,6 +59,8 @@ class BertTokenizer(tf.Module):
     ```
     """
 
+    _TF_MODULE_IGNORED_PROPERTIES = tf.Module._TF_MODULE_IGNORED_PROPERTIES.union(("_tokens", "_index"))
+
     def __init__(self, vocab_file: str | os.PathLike | None = None, lower_case: bool = True, *,
                  vocab: Sequence[str] | None = None, max_chars_per_word: int = 200, exact: bool = True,
                  name: str | None = None):
@@ -74,11 +76,14 @@ class BertTokenizer(tf.Module):
             validate_vocab(tokens)
             source = "vocab"
         check_casing(tokens, lower_case, source)
-        self._tokens = tokens
+        # Plain Python containers, kept out of TF's attribute tracking: wrapping 30k vocab entries
+        # for tracking costs most of a second at construction, and they are not state to save.
+        index = {t: i for i, t in enumerate(tokens)}
+        object.__setattr__(self, "_tokens", tokens)
+        object.__setattr__(self, "_index", index)
         self.lower_case = bool(lower_case)
         self.max_chars_per_word = int(max_chars_per_word)
         self.exact = bool(exact)
-        self._index = index = {t: i for i, t in enumerate(tokens)}
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
 

@@ -27,6 +27,10 @@ from pipelines.pretraining.record_files import frame_records
 _BATCH = 4096  # pairs laid out, masked and encoded at a time (bounds the matrices' memory)
 
 
+class OptionsError(ValueError):
+    """An option value the algorithm cannot work with; the message names the option."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ExampleOptions:
     """The original script's options (same defaults) and ours."""
@@ -39,20 +43,21 @@ class ExampleOptions:
     random_seed: int = 12345
     whole_word_masking: bool = False
     wwm_per_piece_choice: bool = False      # the original's whole-word-masking bug, on request
-    short_seq_per_document: bool = False    # the original's per-document short target
+    original_pairing: bool = False          # the original's per-document short target and forced NSP
     dynamic_masking: bool = False           # store unmasked pairs; mask while training
 
     def validate(self) -> None:
-        if self.max_seq_length < 5:
-            raise ValueError(f"max_seq_length must be at least 5, got {self.max_seq_length}")
-        if not 0 < self.masked_lm_prob <= 1:
-            raise ValueError(f"masked_lm_prob must be in (0, 1], got {self.masked_lm_prob}")
-        if self.max_predictions_per_seq < 1:
-            raise ValueError(f"max_predictions_per_seq must be >= 1, got {self.max_predictions_per_seq}")
-        if self.dupe_factor < 1:
-            raise ValueError(f"dupe_factor must be >= 1, got {self.dupe_factor}")
-        if not 0 <= self.short_seq_prob <= 1:
-            raise ValueError(f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
+        checks = [
+            (self.max_seq_length >= 5, f"max_seq_length must be at least 5, got {self.max_seq_length}"),
+            (0 < self.masked_lm_prob <= 1, f"masked_lm_prob must be in (0, 1], got {self.masked_lm_prob}"),
+            (self.max_predictions_per_seq >= 1,
+             f"max_predictions_per_seq must be at least 1, got {self.max_predictions_per_seq}"),
+            (self.dupe_factor >= 1, f"dupe_factor must be at least 1, got {self.dupe_factor}"),
+            (0 <= self.short_seq_prob <= 1, f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise OptionsError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +106,7 @@ def block_records(tokens: TokenBlock, block_index: int, options: ExampleOptions,
     py_seed, pair_seed, shuffle_seed, mask_seed = seed.generate_state(4, dtype=np.uint64)
     pairs = make_pairs(tokens, options.max_seq_length - 3, options.short_seq_prob, options.dupe_factor,
                        random.Random(int(py_seed)), np.random.default_rng(pair_seed),
-                       options.short_seq_per_document)
+                       options.original_pairing)
     pairs = pairs.take(np.random.default_rng(shuffle_seed).permutation(len(pairs)))
     mask_rng = np.random.default_rng(mask_seed)
     counts = {"instances": 0, "random_next": 0, "short_target": 0, "padded": 0, "tokens": 0,

@@ -14,12 +14,19 @@ the trimming is done for all pairs at once:
    closed form, and how many of each side's removals come from its front is binomial(n, 1/2), the
    same distribution as the original's coin per removed piece.
 
-Two deliberate differences from the original, both for streaming (see `generate.py`):
-- The random "other document" comes from the same block (a few MB of text), not the whole corpus.
+Two deliberate differences from the original, both kept because the original's statistics depend on
+the shape of the corpus (`original_pairing=True` restores its behaviour):
 - The short target length (`short_seq_prob`) is drawn per chunk. The original draws it once per
-  document, which on corpora of book-length documents makes the share of short instances and of
-  single-sentence chunks (always random next) swing with a handful of draws: on the Gutenberg corpus
-  the original gives 53.8% random-next labels. `short_seq_per_document=True` restores the original.
+  document, so on corpora of book-length documents the share of short instances swings with a
+  handful of draws instead of being `short_seq_prob`.
+- A chunk that would hold one sentence takes the next sentence of the document too. The original
+  makes every one-sentence chunk a random-next pair (there is no sentence boundary to cut at), which
+  on real text (long sentences, short targets) pushes the random-next share to 51.5% (per-chunk
+  targets) or 53.8% (its own per-document targets) on the Gutenberg corpus, not the intended 50%.
+  Only a document's last lone sentence is still forced to random next.
+
+And one forced by streaming (see `generate.py`): the random "other document" comes from the same
+block (a few MB of text), not the whole corpus.
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ def longest_first(len_a: np.ndarray, len_b: np.ndarray, budget: int) -> tuple[np
 
 def make_pairs(block: TokenBlock, max_num_tokens: int, short_seq_prob: float, dupe_factor: int,
                rng: random.Random, np_rng: np.random.Generator,
-               short_seq_per_document: bool = False) -> Pairs:
+               original_pairing: bool = False) -> Pairs:
     """All sentence pairs of the block for `dupe_factor` passes, trimmed to `max_num_tokens`."""
     starts = block.sentence_starts.tolist()
     docs = block.document_starts.tolist()
@@ -103,6 +110,8 @@ def make_pairs(block: TokenBlock, max_num_tokens: int, short_seq_prob: float, du
             while chunk < stop:
                 # the chunk ends at the first sentence that brings it to the target, or at the last one
                 end = min(bisect.bisect_left(starts, starts[chunk] + target, chunk + 1, stop + 1), stop) - 1
+                if end == chunk and end + 1 < stop and not original_pairing:
+                    end += 1  # a one-sentence chunk would be forced to random next: take the next one too
                 n = end - chunk + 1
                 a_end = chunk + (randint(1, n - 1) if n >= 2 else 1)
                 len_a = starts[a_end] - starts[chunk]
@@ -121,7 +130,7 @@ def make_pairs(block: TokenBlock, max_num_tokens: int, short_seq_prob: float, du
                 else:
                     append((starts[chunk], starts[a_end], starts[a_end], starts[end + 1], False, short))
                     chunk = end + 1
-                if short_seq_per_document:
+                if original_pairing:
                     continue
                 target, short = draw_target()
     if not out:

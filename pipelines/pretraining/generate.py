@@ -1,0 +1,404 @@
+"""Raw text to sharded pretraining TFRecords: streaming, parallel, reproducible and resumable.
+
+How a run goes:
+1. The input (text files in the original format, or a TFDS split) is cut into numbered blocks of
+   whole documents, a few MB each (`blocks.py`). Block `k` goes to shard `k % num_shards` and is
+   made by worker `k % num_workers`; every worker reads the input stream (cheap) and tokenizes only
+   its own blocks, so workers share nothing and need no coordination.
+2. A block becomes TFRecord bytes (`examples.py`): the original algorithm, seeded from
+   `(random_seed, k)`, with the "other document" of random-next pairs and the final shuffle taken
+   within the block instead of the whole corpus (the original holds the corpus in memory; we do
+   not). Output therefore depends on the input, the options and the seed only: byte-identical for
+   any `num_workers`.
+3. Each block is written to `.work/` under a temporary name and renamed when whole, with its counts
+   beside it. When all blocks are made, each shard is the concatenation of its blocks (TFRecord and
+   multi-member gzip files concatenate), written under a temporary name and renamed.
+4. `manifest.json` (options, vocab sha256, inputs, counts per shard, masking and NSP statistics) is
+   written last and `.work/` removed. An interrupted run resumes: finished shards and finished
+   blocks are kept. A directory holding a different run is refused unless `overwrite`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import multiprocessing
+import os
+import queue
+import shutil
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+from bert_tf.atomic import write_text_atomic
+from pipelines.pretraining.blocks import Line, iter_blocks, text_file_lines, tfds_lines
+from pipelines.pretraining.examples import ExampleOptions
+
+MANIFEST = "manifest.json"
+WORK = ".work"
+FORMAT = "bert-tf pretraining data"
+FORMAT_VERSION = 1
+
+
+class OutputExistsError(FileExistsError):
+    """The output directory holds data from a different run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the text comes from: files (globs already expanded) or a TFDS `name:split`."""
+
+    files: tuple[str, ...] = ()
+    tfds: str | None = None
+    text_feature: str = "text"
+    tfds_data_dir: str | None = None
+
+    def lines(self, on_bad_line: Callable[[str], None] | None = None,
+              on_bytes: Callable[[int], None] | None = None) -> Iterator[Line]:
+        if self.tfds:
+            name, _, split = self.tfds.partition(":")
+            return tfds_lines(name, split or "train", self.text_feature, self.tfds_data_dir)
+        return text_file_lines(self.files, on_bad_line=on_bad_line, on_bytes=on_bytes)
+
+    def describe(self) -> list[dict[str, Any]] | dict[str, Any]:
+        if self.tfds:
+            return {"tfds": self.tfds, "text_feature": self.text_feature}
+        return [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in self.files]
+
+    def total_bytes(self) -> int:
+        return 0 if self.tfds else sum(os.path.getsize(p) for p in self.files)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines the output bytes (and nothing else: not the number of workers)."""
+
+    source: Source
+    vocab_file: str
+    lower_case: bool
+    options: ExampleOptions
+    num_shards: int = 1
+    gzip: bool = False
+    block_chars: int = 2_000_000
+    skip_bad_lines: bool = False
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"inputs": self.source.describe(), "vocab_sha256": sha256_file(self.vocab_file),
+                "lower_case": self.lower_case, "options": dataclasses.asdict(self.options),
+                "num_shards": self.num_shards, "gzip": self.gzip, "block_chars": self.block_chars}
+
+    def shard_name(self, shard: int) -> str:
+        suffix = ".tfrecord.gz" if self.gzip else ".tfrecord"
+        return f"pretraining-{shard:05d}-of-{self.num_shards:05d}{suffix}"
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _block_path(work: str, index: int, gzip: bool) -> str:
+    return os.path.join(work, f"block-{index:06d}.tfrecord" + (".gz" if gzip else ""))
+
+
+def _prepare_output(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], overwrite: bool) -> str | None:
+    """Check what the directory holds. Returns "complete" when it already holds this run."""
+    os.makedirs(output_dir, exist_ok=True)
+    work = os.path.join(output_dir, WORK)
+    manifest_path = os.path.join(output_dir, MANIFEST)
+    previous = None
+    if os.path.exists(manifest_path):
+        with open(manifest_path, encoding="utf-8") as f:
+            previous = json.load(f).get("fingerprint")
+    elif os.path.exists(os.path.join(work, "run.json")):
+        with open(os.path.join(work, "run.json"), encoding="utf-8") as f:
+            previous = json.load(f)
+    ours = [p for p in glob.glob(os.path.join(output_dir, "pretraining-*-of-*.tfrecord*"))]
+    if previous is None and not ours:
+        return None
+    if previous == fingerprint:
+        return "complete" if os.path.exists(manifest_path) else None
+    if not overwrite:
+        if previous is None:
+            raise OutputExistsError(f"{output_dir} already holds pretraining shards of an unknown run "
+                                    f"(no {MANIFEST}); pass --overwrite or choose another directory")
+        changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+        raise OutputExistsError(f"{output_dir} holds pretraining data made with different "
+                                f"{', '.join(changed)}; pass --overwrite or choose another directory")
+    for path in ours:
+        os.unlink(path)
+    if os.path.exists(manifest_path):
+        os.unlink(manifest_path)
+    shutil.rmtree(work, ignore_errors=True)
+    return None
+
+
+def _remove_stale_temporaries(output_dir: str) -> None:
+    for folder in (output_dir, os.path.join(output_dir, WORK)):
+        for path in glob.glob(os.path.join(folder, "*.tmp-*")):
+            os.unlink(path)
+
+
+def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1, overwrite: bool = False,
+                            progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Make (or finish) the run `spec` in `output_dir`; returns the manifest."""
+    from bert_tf.text_files import TextInputError
+    from bert_tf.tokenization.vocab import check_casing, load_vocab
+    from pipelines.pretraining.examples import OptionsError
+
+    spec.options.validate()
+    if spec.num_shards < 1 or num_workers < 1 or spec.block_chars < 1:
+        raise OptionsError("num_shards, num_workers and block size must be at least 1")
+    check_casing(load_vocab(spec.vocab_file), spec.lower_case, spec.vocab_file)
+    started = time.time()
+    output_dir = os.path.abspath(output_dir)
+    fingerprint = spec.fingerprint()
+    if _prepare_output(spec, output_dir, fingerprint, overwrite) == "complete":
+        with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as f:
+            manifest = json.load(f)
+        manifest["resumed"] = "already complete"
+        return manifest
+    work = os.path.join(output_dir, WORK)
+    os.makedirs(work, exist_ok=True)
+    _remove_stale_temporaries(output_dir)
+    write_text_atomic(os.path.join(work, "run.json"), json.dumps(fingerprint, indent=1))
+    done_shards = {s for s in range(spec.num_shards) if os.path.exists(os.path.join(output_dir, spec.shard_name(s)))}
+
+    if num_workers == 1:
+        results = [run_worker(spec, output_dir, 0, 1, done_shards, progress)]
+    else:
+        results = _run_in_processes(spec, output_dir, num_workers, done_shards, progress)
+    num_blocks = results[0]["num_blocks"]
+    if num_blocks == 0:
+        shutil.rmtree(work, ignore_errors=True)
+        where = spec.source.tfds or ", ".join(spec.source.files)
+        raise TextInputError(f"no text in the input ({where}): every line is blank"
+                         + (" or skipped as not UTF-8" if results[0]["bad_lines"] else ""))
+
+    shards = []
+    for shard in range(spec.num_shards):
+        shard_path = os.path.join(output_dir, spec.shard_name(shard))
+        blocks = list(range(shard, num_blocks, spec.num_shards))
+        if shard not in done_shards:
+            tmp = f"{shard_path}.tmp-{os.getpid()}"
+            try:
+                with open(tmp, "wb") as out:
+                    for index in blocks:
+                        with open(_block_path(work, index, spec.gzip), "rb") as f:
+                            shutil.copyfileobj(f, out, 1 << 22)
+                os.replace(tmp, shard_path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        counts = _sum_counts(_read_block_counts(work, index) for index in blocks)
+        shards.append({"file": spec.shard_name(shard), "instances": counts["instances"],
+                       "blocks": len(blocks), "bytes": os.path.getsize(shard_path), "counts": counts})
+        for index in blocks:
+            path = _block_path(work, index, spec.gzip)
+            if os.path.exists(path):
+                os.unlink(path)
+
+    totals = _sum_counts(s["counts"] for s in shards)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "options": dataclasses.asdict(spec.options),
+        "vocab": {"file": os.path.abspath(spec.vocab_file), "sha256": fingerprint["vocab_sha256"],
+                  "lower_case": spec.lower_case},
+        "inputs": fingerprint["inputs"], "num_shards": spec.num_shards, "gzip": spec.gzip,
+        "block_chars": spec.block_chars, "num_blocks": num_blocks,
+        "bad_lines_skipped": results[0]["bad_lines"], "bad_line_examples": results[0]["bad_line_examples"],
+        "shards": shards, "instances": totals["instances"], "statistics": statistics(totals),
+        "feature_spec": feature_layout(spec.options),
+        "fingerprint": fingerprint, "elapsed_s": round(time.time() - started, 2), "num_workers": num_workers,
+    }
+    write_text_atomic(os.path.join(output_dir, MANIFEST), json.dumps(manifest, indent=1) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def feature_layout(options: ExampleOptions) -> dict[str, list]:
+    """Feature names, dtypes and shapes of the files (the original's layout)."""
+    seq, pred = options.max_seq_length, options.max_predictions_per_seq
+    layout = {"input_ids": ["int64", [seq]], "input_mask": ["int64", [seq]], "segment_ids": ["int64", [seq]],
+              "next_sentence_labels": ["int64", [1]]}
+    if not options.dynamic_masking:
+        layout.update(masked_lm_positions=["int64", [pred]], masked_lm_ids=["int64", [pred]],
+                      masked_lm_weights=["float32", [pred]])
+    return layout
+
+
+def statistics(counts: dict[str, int]) -> dict[str, float]:
+    """Rates a person checks: masking rate and split, NSP balance, short and padded instances."""
+    n = max(counts.get("instances", 0), 1)
+    masked = max(counts.get("masked", 0), 1)
+    stats = {
+        "instances": counts.get("instances", 0),
+        "random_next_fraction": counts.get("random_next", 0) / n,
+        "short_target_fraction": counts.get("short_target", 0) / n,
+        "padded_fraction": counts.get("padded", 0) / n,
+        "mean_tokens_per_instance": counts.get("tokens", 0) / n,
+    }
+    if counts.get("candidates"):
+        stats.update(
+            masked_fraction_of_candidates=counts["masked"] / counts["candidates"],
+            as_mask_fraction=counts["as_mask"] / masked, as_self_fraction=counts["as_self"] / masked,
+            as_random_fraction=counts["as_random"] / masked,
+            at_prediction_cap_fraction=counts["at_cap"] / n)
+    return stats
+
+
+def _sum_counts(items) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in items:
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+    total.setdefault("instances", 0)
+    return total
+
+
+def _read_block_counts(work: str, index: int) -> dict[str, int]:
+    with open(os.path.join(work, f"block-{index:06d}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+def run_worker(spec: RunSpec, output_dir: str, worker: int, num_workers: int, done_shards: set[int],
+               progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Make every block `k` with `k % num_workers == worker` that is not made yet."""
+    import numpy as np
+    import tensorflow as tf
+
+    from bert_tf.tokenization import BertTokenizer
+    from bert_tf.tokenization.vocab import read_vocab_file
+    from pipelines.pretraining.examples import VocabInfo, block_records, tokenize_block
+    from pipelines.pretraining.record_files import write_atomic
+
+    if num_workers > 1:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    work = os.path.join(output_dir, WORK)
+    tokenizer = BertTokenizer(spec.vocab_file, lower_case=spec.lower_case)
+
+    def tokenize_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # Eager: with thousands of lines per call the per-op overhead is noise, and tracing a
+        # tf.function would cost each worker more than a second of start-up.
+        pieces = tokenizer.tokenize(tf.constant(lines))
+        return pieces.flat_values.numpy(), pieces.row_splits.numpy()
+
+    vocab = VocabInfo.from_tokens(read_vocab_file(spec.vocab_file))
+    bad_lines: list[str] = []
+    scanned = [0]
+
+    def on_bad_line(message: str) -> None:
+        if not spec.skip_bad_lines:
+            from bert_tf.text_files import TextInputError
+            raise TextInputError(message + "; convert the file to UTF-8 or pass --skip-bad-lines")
+        bad_lines.append(message)
+
+    def on_bytes(n: int) -> None:
+        scanned[0] += n
+
+    made = instances = 0
+    num_blocks = 0
+    for block in iter_blocks(spec.source.lines(on_bad_line, on_bytes), spec.block_chars):
+        num_blocks = block.index + 1
+        if block.index % num_workers != worker or block.index % spec.num_shards in done_shards:
+            continue
+        counts_path = os.path.join(work, f"block-{block.index:06d}.json")
+        if os.path.exists(counts_path):
+            continue
+        records, counts = block_records(tokenize_block(block, tokenize_lines), block.index, spec.options, vocab)
+        counts["lines"] = block.num_lines
+        counts["documents"] = len(block.documents)
+        write_atomic(_block_path(work, block.index, spec.gzip), records, compress=spec.gzip)
+        write_text_atomic(counts_path, json.dumps(counts))
+        made += 1
+        instances += counts["instances"]
+        if progress is not None:
+            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0]})
+    if progress is not None:
+        progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
+                  "finished": True})
+    return {"num_blocks": num_blocks, "bad_lines": len(bad_lines), "bad_line_examples": bad_lines[:5]}
+
+
+def _worker_main(spec, output_dir, worker, num_workers, done_shards, messages) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        result = run_worker(spec, output_dir, worker, num_workers, done_shards, messages.put)
+        messages.put({"worker": worker, "result": result})
+    except BaseException as e:  # report, the parent raises it
+        messages.put({"worker": worker, "error": e if _picklable(e) else RuntimeError(repr(e))})
+
+
+def _safe_to_fork() -> bool:
+    if sys.platform != "linux":
+        return False
+    if "tensorflow" not in sys.modules:
+        return True
+    try:
+        from tensorflow.python.eager import context
+        return not context.context()._initialized
+    except Exception:
+        return False
+
+
+def _picklable(value) -> bool:
+    import pickle
+    try:
+        pickle.dumps(value)
+        return True
+    except Exception:
+        return False
+
+
+def _run_in_processes(spec: RunSpec, output_dir: str, num_workers: int, done_shards: set[int],
+                      progress: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """One process per worker. Forked when TensorFlow has not started its runtime in this process
+    (importing it starts no threads; running an op does), which saves each worker seconds of start-up;
+    spawned otherwise, since a running TensorFlow must not be forked."""
+    fork = _safe_to_fork()
+    if fork:
+        from bert_tf.tokenization import char_classes
+        char_classes.precompute()  # inherited by every worker
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    messages = context.Queue()
+    processes = [context.Process(target=_worker_main, args=(spec, output_dir, w, num_workers, done_shards, messages),
+                                 daemon=True) for w in range(num_workers)]
+    for p in processes:
+        p.start()
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        while len(results) < num_workers:
+            try:
+                message = messages.get(timeout=1.0)
+            except queue.Empty:
+                dead = [w for w, p in enumerate(processes) if not p.is_alive() and w not in results]
+                if dead:
+                    time.sleep(0.5)  # a last message may still be in the pipe
+                    if messages.empty():
+                        raise RuntimeError(f"worker {dead[0]} exited with code {processes[dead[0]].exitcode}")
+                continue
+            if "error" in message:
+                raise message["error"]
+            if "result" in message:
+                results[message["worker"]] = message["result"]
+            elif progress is not None:
+                progress(message)
+    finally:
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=10)
+    return [results[w] for w in range(num_workers)]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `bert-tf create-pretraining-data`")
