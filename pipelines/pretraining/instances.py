@@ -19,7 +19,8 @@ In our words, for one document (a list of sentences, each a list of word pieces)
 
 Whole-word masking treats a piece and its `##` continuations as one candidate and skips a word that
 would overflow the budget. The original then draws the 80/10/10 choice per piece, so a word can come
-out half masked (its issue #910); we draw once per word unless `wwm_per_piece_choice=True`.
+out half masked (its issue #910); we draw once per word unless `wwm_per_piece_choice=True` (a
+"random" word gets a random piece at each of its positions).
 
 Every random draw goes through one `random.Random` in the original's order, so with the same
 documents and seed this reproduces the original's instances exactly (`tests/test_pretraining_instances.py`).
@@ -32,7 +33,6 @@ import random
 from typing import Sequence
 
 CLS, SEP, MASK = "[CLS]", "[SEP]", "[MASK]"
-_KEEP = object()  # the 10% "leave the piece as it is" outcome of a draw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,23 +90,29 @@ def mask_tokens(tokens: list[str], options: InstanceOptions, vocab_words: Sequen
             break
         if len(chosen) + len(word) > budget:
             continue
-        replacement = None
+        choice = None
         for index in word:
-            if per_piece or replacement is None:
-                replacement = _draw_replacement(tokens[index], vocab_words, rng)
-            masked[index] = replacement if replacement is not _KEEP else tokens[index]
+            if per_piece or choice is None:
+                choice = _draw_choice(rng)
+            masked[index] = _replacement(choice, tokens[index], vocab_words, rng)
             chosen.append(index)
     chosen.sort()
     return masked, chosen, [tokens[i] for i in chosen]
 
 
 
-def _draw_replacement(token: str, vocab_words: Sequence[str], rng: random.Random):
-    """80% [MASK], 10% the piece itself, 10% a random vocab piece (the original's draw order)."""
+def _draw_choice(rng: random.Random) -> str:
+    """80% "mask", 10% "keep", 10% "random" (the original's two draws, in its order)."""
     if rng.random() < 0.8:
+        return "mask"
+    return "keep" if rng.random() < 0.5 else "random"
+
+
+def _replacement(choice: str, token: str, vocab_words: Sequence[str], rng: random.Random) -> str:
+    if choice == "mask":
         return MASK
-    if rng.random() < 0.5:
-        return _KEEP
+    if choice == "keep":
+        return token
     return vocab_words[rng.randint(0, len(vocab_words) - 1)]
 
 

@@ -4,8 +4,12 @@ Features, as google-research/bert's `create_pretraining_data.py` writes them and
 reads them (`input_fn_builder`): `input_ids`, `input_mask`, `segment_ids` (int64 `[max_seq_length]`,
 zero-padded), `masked_lm_positions`, `masked_lm_ids` (int64 `[max_predictions_per_seq]`, zero-padded),
 `masked_lm_weights` (float `[max_predictions_per_seq]`, 1.0 for real predictions), and
-`next_sentence_labels` (int64 `[1]`, 1 = random next). Features are added in that order, so our bytes
-equal the original's for the same instance.
+`next_sentence_labels` (int64 `[1]`, 1 = random next).
+
+`instance_to_example` is the one-at-a-time reference; the generator writes the same bytes in bulk
+(`example_codec.py`). Both serialize deterministically (map entries in sorted key order): Python
+protobuf's default orders map entries by a hash seeded per process, so the original script's bytes
+differ from run to run while parsing to the same example.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def instance_to_example(instance: Instance, token_to_id: Callable[[str], int], m
         "masked_lm_weights": _floats([1.0] * n_pred + [0.0] * pred_pad),
         "next_sentence_labels": _ints([1 if instance.is_random_next else 0]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
 
 
 def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> dict[str, tf.io.FixedLenFeature]:
