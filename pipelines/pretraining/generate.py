@@ -128,8 +128,9 @@ def _prepare_output(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any],
             raise OutputExistsError(f"{output_dir} already holds pretraining shards of an unknown run "
                                     f"(no {MANIFEST}); pass --overwrite or choose another directory")
         changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
-        raise OutputExistsError(f"{output_dir} holds pretraining data made with different "
-                                f"{', '.join(changed)}; pass --overwrite or choose another directory")
+        what = "pretraining data" if os.path.exists(manifest_path) else "an unfinished run"
+        raise OutputExistsError(f"{output_dir} holds {what} made with different {', '.join(changed)}; "
+                                "pass --overwrite or choose another directory")
     for path in ours:
         os.unlink(path)
     if os.path.exists(manifest_path):
@@ -167,6 +168,22 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
     os.makedirs(work, exist_ok=True)
     _remove_stale_temporaries(output_dir)
     write_text_atomic(os.path.join(work, "run.json"), json.dumps(fingerprint, indent=1))
+    try:
+        return _make(spec, output_dir, fingerprint, num_workers, progress, started)
+    except Exception:
+        # An error (bad input, a failing worker) needs a new run: leave the directory clean. An
+        # interruption (KeyboardInterrupt, SIGTERM) keeps the finished blocks and shards for resuming.
+        for path in glob.glob(os.path.join(output_dir, "pretraining-*-of-*.tfrecord*")):
+            os.unlink(path)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _make(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], num_workers: int,
+          progress: Callable[[dict[str, Any]], None] | None, started: float) -> dict[str, Any]:
+    from bert_tf.text_files import TextInputError
+
+    work = os.path.join(output_dir, WORK)
     done_shards = {s for s in range(spec.num_shards) if os.path.exists(os.path.join(output_dir, spec.shard_name(s)))}
 
     if num_workers == 1:
@@ -175,7 +192,6 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
         results = _run_in_processes(spec, output_dir, num_workers, done_shards, progress)
     num_blocks = results[0]["num_blocks"]
     if num_blocks == 0:
-        shutil.rmtree(work, ignore_errors=True)
         where = spec.source.tfds or ", ".join(spec.source.files)
         raise TextInputError(f"no text in the input ({where}): every line is blank"
                          + (" or skipped as not UTF-8" if results[0]["bad_lines"] else ""))
