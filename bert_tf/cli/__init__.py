@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from bert_tf.config import ConfigError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
-    from pipelines.pretraining.examples import OptionsError
+    from pipelines.pretraining.errors import OptionsError
     try:
         return args.func(args) or 0
     except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, FileNotFoundError,

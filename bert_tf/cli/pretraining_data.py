@@ -65,7 +65,8 @@ def add_parser(sub) -> None:
 
 def run_create(args: argparse.Namespace) -> int:
     from bert_tf.text_files import expand_inputs
-    from pipelines.pretraining.examples import ExampleOptions, OptionsError
+    from pipelines.pretraining.errors import OptionsError
+    from pipelines.pretraining.examples import ExampleOptions
     from pipelines.pretraining.generate import RunSpec, Source, create_pretraining_data
 
     if bool(args.input) == bool(args.tfds):

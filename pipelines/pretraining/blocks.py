@@ -18,6 +18,7 @@ import dataclasses
 from typing import Callable, Iterable, Iterator, Optional
 
 from bert_tf.text_files import iter_lines
+from pipelines.pretraining.errors import OptionsError
 
 Line = Optional[str]
 
@@ -46,7 +47,7 @@ def tfds_lines(name: str, split: str, text_feature: str = "text", data_dir: str 
     import tensorflow_datasets as tfds
     builder = tfds.builder(name, data_dir=data_dir)
     if text_feature not in builder.info.features:
-        raise ValueError(f"TFDS dataset {name!r} has no feature {text_feature!r} "
+        raise OptionsError(f"TFDS dataset {name!r} has no feature {text_feature!r} "
                          f"(it has: {', '.join(builder.info.features)})")
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     for example in dataset.as_numpy_iterator():

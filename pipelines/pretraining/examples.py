@@ -19,16 +19,13 @@ from typing import Callable
 import numpy as np
 
 from pipelines.pretraining.blocks import TextBlock
+from pipelines.pretraining.errors import OptionsError
 from pipelines.pretraining.example_codec import encode_examples
 from pipelines.pretraining.masking import mask_batch
 from pipelines.pretraining.pairing import Pairs, TokenBlock, make_pairs
 from pipelines.pretraining.record_files import frame_records
 
 _BATCH = 4096  # pairs laid out, masked and encoded at a time (bounds the matrices' memory)
-
-
-class OptionsError(ValueError):
-    """An option value the algorithm cannot work with; the message names the option."""
 
 
 @dataclasses.dataclass(frozen=True)

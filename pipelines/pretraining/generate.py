@@ -150,7 +150,7 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
     """Make (or finish) the run `spec` in `output_dir`; returns the manifest."""
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import check_casing, load_vocab
-    from pipelines.pretraining.examples import OptionsError
+    from pipelines.pretraining.errors import OptionsError
 
     spec.options.validate()
     if spec.num_shards < 1 or num_workers < 1 or spec.block_chars < 1:

@@ -14,7 +14,8 @@ Distribution: pass the `tf.distribute.InputContext` that `distribute_datasets_fr
 split between input pipelines when there are at least as many files as pipelines, else records are.
 
 Dynamic masking (RoBERTa style): for files written with `--dynamic-masking` (unmasked pairs), or to
-re-mask any files, pass `DynamicMasking`; every epoch then sees new masks, drawn with tensorflow-text's
+re-mask any files (their stored masks are undone first), pass `DynamicMasking`; every epoch then sees
+new masks, drawn with tensorflow-text's
 `RandomItemSelector` and `MaskValuesChooser` (80% [MASK], 10% random, 10% unchanged; [CLS], [SEP]
 and padding never chosen).
 """
@@ -92,18 +93,36 @@ def pretraining_dataset(file_pattern: str | list[str], batch_size: int, *, max_s
     if is_training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    spec = _feature_spec(max_seq_length, max_predictions_per_seq, with_masks=dynamic_masking is None)
+    stored_masks = _has_stored_masks(files[0], compression)
+    spec = _feature_spec(max_seq_length, max_predictions_per_seq, with_masks=stored_masks)
 
     def parse(serialized):
         features = tf.io.parse_example(serialized, spec)
         features = {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in features.items()}
         if dynamic_masking is not None:
-            features.update(mask_dynamically(features["input_ids"], features["input_mask"], dynamic_masking))
+            ids = features["input_ids"]
+            if stored_masks:  # put the original pieces back before masking afresh
+                ids = _unmask(ids, features["masked_lm_positions"], features["masked_lm_ids"],
+                              features["masked_lm_weights"])
+            features.update(mask_dynamically(ids, features["input_mask"], dynamic_masking))
         if not original_names:
             features = {HUB_NAMES.get(k, k): v for k, v in features.items()}
         return features
 
     return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _has_stored_masks(path: str, compression: str) -> bool:
+    for raw in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+        return "masked_lm_positions" in tf.train.Example.FromString(raw.numpy()).features.feature
+    return True
+
+
+def _unmask(ids: tf.Tensor, positions: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    rows = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(positions))
+    real = weights > 0
+    index = tf.stack([tf.boolean_mask(rows, real), tf.boolean_mask(positions, real)], axis=1)
+    return tf.tensor_scatter_nd_update(ids, index, tf.boolean_mask(labels, real))
 
 
 def _feature_spec(seq: int, pred: int, with_masks: bool) -> dict[str, tf.io.FixedLenFeature]:
