@@ -25,7 +25,7 @@ from pipelines.pretraining.masking import mask_batch
 from pipelines.pretraining.pairing import Pairs, TokenBlock, make_pairs
 from pipelines.pretraining.record_files import frame_records
 
-_BATCH = 4096  # pairs laid out, masked and encoded at a time (bounds the matrices' memory)
+_BATCH = 1024  # pairs laid out, masked and encoded at a time (bounds the matrices' memory)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 How a run goes:
 1. The input (text files in the original format, or a TFDS split) is cut into numbered blocks of
-   whole documents, a few MB each (`blocks.py`). Block `k` goes to shard `k % num_shards` and is
-   made by worker `k % num_workers`; every worker reads the input stream (cheap) and tokenizes only
-   its own blocks, so workers share nothing and need no coordination.
+   whole documents, a few MB each (`blocks.py`). Block `k` goes to shard `k % num_shards`. Every
+   worker reads the input stream (cheap) and makes the next block no other worker has claimed (one
+   shared counter), so workers share no data and the fast ones do more.
 2. A block becomes TFRecord bytes (`examples.py`): the original algorithm, seeded from
    `(random_seed, k)`, with the "other document" of random-next pairs and the final shuffle taken
    within the block instead of the whole corpus (the original holds the corpus in memory; we do
@@ -187,7 +187,7 @@ def _make(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], num_worke
     done_shards = {s for s in range(spec.num_shards) if os.path.exists(os.path.join(output_dir, spec.shard_name(s)))}
 
     if num_workers == 1:
-        results = [run_worker(spec, output_dir, 0, 1, done_shards, progress)]
+        results = [run_worker(spec, output_dir, 0, BlockClaims(), done_shards, progress)]
     else:
         results = _run_in_processes(spec, output_dir, num_workers, done_shards, progress)
     num_blocks = results[0]["num_blocks"]
@@ -285,9 +285,31 @@ def _read_block_counts(work: str, index: int) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------------------- workers
 
-def run_worker(spec: RunSpec, output_dir: str, worker: int, num_workers: int, done_shards: set[int],
+class BlockClaims:
+    """Which worker makes which block: every worker reads the blocks in order and claims the next one
+    nobody has claimed (a shared high-water mark), so fast workers take more blocks and none waits.
+    Who makes a block never changes its bytes."""
+
+    def __init__(self, context=None):
+        self._highest = context.Value("q", -1) if context is not None else None
+
+    @property
+    def shared(self) -> bool:
+        return self._highest is not None
+
+    def claim(self, index: int) -> bool:
+        if self._highest is None:
+            return True
+        with self._highest.get_lock():
+            if index > self._highest.value:
+                self._highest.value = index
+                return True
+            return False
+
+
+def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims, done_shards: set[int],
                progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Make every block `k` with `k % num_workers == worker` that is not made yet."""
+    """Make every block this worker claims that is not made yet; count all blocks."""
     import numpy as np
     import tensorflow as tf
 
@@ -296,7 +318,7 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, num_workers: int, do
     from pipelines.pretraining.examples import VocabInfo, block_records, tokenize_block
     from pipelines.pretraining.record_files import write_atomic
 
-    if num_workers > 1:
+    if claims.shared:  # one of several worker processes: one core each
         tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.config.threading.set_intra_op_parallelism_threads(1)
     work = os.path.join(output_dir, WORK)
@@ -325,10 +347,10 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, num_workers: int, do
     num_blocks = 0
     for block in iter_blocks(spec.source.lines(on_bad_line, on_bytes), spec.block_chars):
         num_blocks = block.index + 1
-        if block.index % num_workers != worker or block.index % spec.num_shards in done_shards:
+        if block.index % spec.num_shards in done_shards:
             continue
         counts_path = os.path.join(work, f"block-{block.index:06d}.json")
-        if os.path.exists(counts_path):
+        if os.path.exists(counts_path) or not claims.claim(block.index):
             continue
         records, counts = block_records(tokenize_block(block, tokenize_lines), block.index, spec.options, vocab)
         counts["lines"] = block.num_lines
@@ -338,20 +360,28 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, num_workers: int, do
         made += 1
         instances += counts["instances"]
         if progress is not None:
-            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0]})
+            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
+                      "cpu_s": time.process_time()})
     if progress is not None:
         progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
                   "finished": True})
     return {"num_blocks": num_blocks, "bad_lines": len(bad_lines), "bad_line_examples": bad_lines[:5]}
 
 
-def _worker_main(spec, output_dir, worker, num_workers, done_shards, messages) -> None:
+def _worker_main(spec, output_dir, worker, claims, done_shards, messages) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    code = 0
     try:
-        result = run_worker(spec, output_dir, worker, num_workers, done_shards, messages.put)
+        result = run_worker(spec, output_dir, worker, claims, done_shards, messages.put)
         messages.put({"worker": worker, "result": result})
     except BaseException as e:  # report, the parent raises it
         messages.put({"worker": worker, "error": e if _picklable(e) else RuntimeError(repr(e))})
+        code = 1
+    # Leave at once once the messages are out: TensorFlow's interpreter teardown takes a noticeable
+    # fraction of a second and the parent has nothing more to wait for.
+    messages.close()
+    messages.join_thread()
+    os._exit(code)
 
 
 def _safe_to_fork() -> bool:
@@ -386,7 +416,8 @@ def _run_in_processes(spec: RunSpec, output_dir: str, num_workers: int, done_sha
         char_classes.precompute()  # inherited by every worker
     context = multiprocessing.get_context("fork" if fork else "spawn")
     messages = context.Queue()
-    processes = [context.Process(target=_worker_main, args=(spec, output_dir, w, num_workers, done_shards, messages),
+    claims = BlockClaims(context)
+    processes = [context.Process(target=_worker_main, args=(spec, output_dir, w, claims, done_shards, messages),
                                  daemon=True) for w in range(num_workers)]
     for p in processes:
         p.start()
