@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from conftest import DATA
+from conftest import DATA, SHARED_DATA
 
 SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")  # 26 books, ~40k characters each
 
@@ -196,6 +196,21 @@ def test_same_bytes_for_two_runs_and_for_two_workers(slice_run, tmp_path, minilm
     assert _shard_bytes(other_seed) != _shard_bytes(slice_run)
 
 
+def test_gzip_input_and_gzip_output(slice_run, tmp_path, minilm_vocab):
+    """A gzip input gives the plain input's records; --gzip shards decompress to the plain shards."""
+    import gzip
+    packed = tmp_path / "slice.txt.gz"
+    packed.write_bytes(gzip.compress(open(SLICE, "rb").read()))
+    out = str(tmp_path / "gz")
+    assert _run_cli("create-pretraining-data", "--input", str(packed), "--vocab", minilm_vocab, "--output-dir", out,
+                    "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25", "--gzip") == 0
+    ours = _shard_bytes(out)
+    assert sorted(ours) == sorted(name + ".gz" for name in _shard_bytes(slice_run))
+    for name, data in _shard_bytes(slice_run).items():
+        assert gzip.decompress(ours[name + ".gz"]) == data
+    assert len(_records(out)["input_ids"]) == json.load(open(os.path.join(out, "manifest.json")))["instances"]
+
+
 def test_manifest_describes_the_files(slice_run, minilm_vocab):
     manifest = json.load(open(os.path.join(slice_run, "manifest.json")))
     assert manifest["vocab"]["sha256"] == hashlib.sha256(open(minilm_vocab, "rb").read()).hexdigest()
@@ -324,3 +339,19 @@ def test_inspect_prints_counts_examples_and_statistics(slice_run, capsys):
     assert f"total: {manifest['instances']:,} records" in out
     assert "[MASK=" in out and "[CLS]" in out and "special tokens masked: 0" in out
     assert "random next:" in out and "masked: 15." in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED_DATA, "gutenberg", "corpus.txt")), reason="needs ../shared/data")
+def test_statistics_on_the_whole_gutenberg_corpus_with_the_defaults(tmp_path, minilm_vocab):
+    """The issue's corpus and bounds, with every default (dupe factor 10: about 300k instances)."""
+    out = str(tmp_path / "gutenberg")
+    assert _run_cli("create-pretraining-data", "--input", os.path.join(SHARED_DATA, "gutenberg", "corpus.txt"),
+                    "--vocab", minilm_vocab, "--output-dir", out, "--num-shards", "4", "--num-workers", "2") == 0
+    stats = json.load(open(os.path.join(out, "manifest.json")))["statistics"]
+    assert stats["instances"] > 250_000
+    assert abs(stats["masked_fraction_of_candidates"] - 0.15) <= 0.005
+    for key, expected in (("as_mask_fraction", 0.8), ("as_self_fraction", 0.1), ("as_random_fraction", 0.1)):
+        assert abs(stats[key] - expected) <= 0.015, key
+    assert abs(stats["random_next_fraction"] - 0.5) <= 0.015
+    assert abs(stats["short_target_fraction"] - 0.1) <= 0.01

@@ -122,22 +122,27 @@ def block_records(tokens: TokenBlock, block_index: int, options: ExampleOptions,
 def _batch_features(ids: np.ndarray, pairs: Pairs, options: ExampleOptions, vocab: VocabInfo,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     width = options.max_seq_length
-    len_a = (pairs.a_end - pairs.a_start)[:, None]
-    len_b = (pairs.b_end - pairs.b_start)[:, None]
-    position = np.arange(width)[None, :]
+    # int32 throughout: these matrices are the memory traffic of the whole job
+    len_a = (pairs.a_end - pairs.a_start).astype(np.int32)[:, None]
+    len_b = (pairs.b_end - pairs.b_start).astype(np.int32)[:, None]
+    position = np.arange(width, dtype=np.int32)[None, :]
     in_a = (position >= 1) & (position <= len_a)
     in_b = (position >= len_a + 2) & (position <= len_a + len_b + 1)
-    source = np.where(in_a, pairs.a_start[:, None] + position - 1, pairs.b_start[:, None] + position - len_a - 2)
-    tokens = np.where(in_a | in_b, ids[np.where(in_a | in_b, source, 0)], 0).astype(np.int64)
+    in_text = in_a | in_b
+    source = np.where(in_a, pairs.a_start.astype(np.int32)[:, None] + (position - 1),
+                      pairs.b_start.astype(np.int32)[:, None] + (position - 2) - len_a)
+    tokens = ids[np.where(in_text, source, 0)]
+    tokens[~in_text] = 0
     rows = np.arange(len(pairs))
     length = (len_a + len_b + 3)[:, 0]
     tokens[:, 0] = vocab.cls_id
     tokens[rows, len_a[:, 0] + 1] = vocab.sep_id
     tokens[rows, length - 1] = vocab.sep_id
+    in_sequence = position < length[:, None]
     features = {
-        "input_mask": (position < length[:, None]).astype(np.int64),
-        "segment_ids": ((position >= len_a + 2) & (position < length[:, None])).astype(np.int64),
-        "next_sentence_labels": pairs.is_random_next.astype(np.int64)[:, None],
+        "input_mask": in_sequence.view(np.uint8),
+        "segment_ids": ((position >= len_a + 2) & in_sequence).view(np.uint8),
+        "next_sentence_labels": pairs.is_random_next.astype(np.uint8)[:, None],
     }
     counts = {"instances": len(pairs), "random_next": int(pairs.is_random_next.sum()),
               "short_target": int(pairs.short_target.sum()), "padded": int((length < width).sum()),
@@ -145,7 +150,7 @@ def _batch_features(ids: np.ndarray, pairs: Pairs, options: ExampleOptions, voca
     if options.dynamic_masking:
         features["input_ids"] = tokens
         return features, counts
-    masked = mask_batch(tokens, length, in_a | in_b, options.masked_lm_prob, options.max_predictions_per_seq,
+    masked = mask_batch(tokens, length, in_text, options.masked_lm_prob, options.max_predictions_per_seq,
                         vocab.size, vocab.mask_id, rng,
                         vocab.is_continuation if options.whole_word_masking else None,
                         options.wwm_per_piece_choice)

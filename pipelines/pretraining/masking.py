@@ -52,18 +52,21 @@ def mask_batch(tokens: np.ndarray, lengths: np.ndarray, candidates: np.ndarray, 
         choice = rng.random((n, width), dtype=np.float32)
         if not per_piece_choice:
             choice = np.take_along_axis(choice, word_of, axis=1)  # every piece uses its word's draw
-    as_mask = selected & (choice < 0.8)
-    as_random = selected & (choice >= 0.9)
-    random_ids = rng.integers(0, vocab_size, size=(n, width), dtype=np.int64)
-    input_ids = np.where(as_mask, mask_id, np.where(as_random, random_ids, tokens))
+    # The selected positions, sorted, packed into `[n, max_predictions]` (rows hold at most that many).
     count = selected.sum(axis=1)
-    positions = np.argsort(~selected, axis=1, kind="stable")[:, :max_predictions]
+    rank = np.cumsum(selected, axis=1) - 1
+    positions = np.zeros((n, max_predictions), dtype=np.int64)
+    row_of, col_of = np.nonzero(selected)
+    positions[row_of, rank[row_of, col_of]] = col_of
     valid = np.arange(max_predictions) < count[:, None]
-    if positions.shape[1] < max_predictions:  # rows narrower than the prediction budget
-        positions = np.pad(positions, ((0, 0), (0, max_predictions - positions.shape[1])))
-    positions = np.where(valid, positions, 0)
     labels = np.where(valid, np.take_along_axis(tokens, positions, axis=1), 0)
-    counts = {"candidates": int(candidates.sum()), "masked": int(count.sum()), "as_mask": int(as_mask.sum()),
+    picked = choice[row_of, col_of]
+    as_mask = picked < 0.8
+    as_random = picked >= 0.9
+    input_ids = tokens.copy()
+    input_ids[row_of[as_mask], col_of[as_mask]] = mask_id
+    input_ids[row_of[as_random], col_of[as_random]] = rng.integers(0, vocab_size, size=int(as_random.sum()))
+    counts = {"candidates": int(candidates.sum()), "masked": len(row_of), "as_mask": int(as_mask.sum()),
               "as_random": int(as_random.sum())}
     counts["as_self"] = counts["masked"] - counts["as_mask"] - counts["as_random"]
     return MaskedBatch(input_ids, positions, labels, valid.astype(np.float32), counts)
