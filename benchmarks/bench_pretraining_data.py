@@ -6,6 +6,8 @@ sequences of length 128 with at most 20 predictions:
 
 - `ours`: the whole job as a user runs it: read, tokenize, NSP pairing, masking, serialize and write
   TFRecord shards (`--dupe-factor 1`: every sentence used once, like one epoch of keras-hub).
+- `original`: google-research/bert's `create_pretraining_data.py` (PyPI `bert-tensorflow`): its
+  `create_training_instances` and `write_instance_to_example_files`, one Python thread.
 - `keras-hub`: `WordPieceTokenizer` (lowercase, strip accents) -> `MultiSegmentPacker` ->
   `MaskedLMMaskGenerator` in tf.data, batches of 256 pulled into memory (no files written, no NSP).
   Two inputs: `lines`, one line per sequence (its simplest pipeline; sequences hold ~30 real tokens
@@ -14,7 +16,8 @@ sequences of length 128 with at most 20 predictions:
 
 Every run is a fresh process. "End to end" is the process's wall time from launch to exit (Python
 and TensorFlow start-up included); "steady state" excludes start-up: for keras-hub, batches after
-the 4th; for us, instances after each worker's first block. One-worker and keras-hub runs are pinned
+the 4th; for us, instances after each worker's first block (none for the original script, which
+reads everything before it makes anything). One-worker and keras-hub runs are pinned
 to one core (`taskset`); the two-worker run gets two. Figures are medians over `--repeats` rounds.
 
     python benchmarks/bench_pretraining_data.py --mb 8 --repeats 3 --markdown
@@ -62,8 +65,26 @@ def run_ours(corpus: str, vocab: str, workers: int, dupe_factor: int) -> dict:
     after_first = manifest["instances"] - sum(n for _, n in first_block.values())
     steady_from = max(t for t, _ in first_block.values())
     return {"sequences": manifest["instances"], "in_process_s": end - begin,
-            "steady_per_s": after_first / max(end - steady_from, 1e-9),
+            "steady_per_s": after_first / max(end - steady_from, 1e-9) if after_first else float("nan"),
             "tokens": manifest["statistics"]["mean_tokens_per_instance"] * manifest["instances"]}
+
+
+def run_original(corpus: str, vocab: str, dupe_factor: int) -> dict:
+    """google-research/bert's create_pretraining_data (PyPI bert-tensorflow), its own functions."""
+    import random
+
+    from bert import create_pretraining_data as original
+    from bert import tokenization
+
+    tokenization.FLAGS.mark_as_parsed()
+    out = tempfile.mkdtemp(prefix="bench-ptd-original-")
+    tokenizer = tokenization.FullTokenizer(vocab, do_lower_case=True)
+    instances = original.create_training_instances([corpus], tokenizer, 128, dupe_factor, 0.1, 0.15, 20,
+                                                   random.Random(12345))
+    original.write_instance_to_example_files(instances, tokenizer, 128, 20, [os.path.join(out, "out.tfrecord")])
+    shutil.rmtree(out)
+    tokens = sum(len(i.tokens) for i in instances)
+    return {"sequences": len(instances), "steady_per_s": float("nan"), "tokens": tokens}
 
 
 def run_keras_hub(corpus: str, vocab_file: str, variant: str) -> dict:
@@ -118,7 +139,7 @@ def main() -> None:
     parser.add_argument("--corpus", default=DEFAULT_CORPUS)
     parser.add_argument("--mb", type=float, default=8.0,
                         help="megabytes of the corpus to use (the corpus is repeated for more than it holds)")
-    parser.add_argument("--only", help="comma-separated run names to keep (default: all)")
+    parser.add_argument("--only", help="';'-separated prefixes of the run names to keep (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dupe-factor", type=int, default=1)
     parser.add_argument("--markdown", action="store_true")
@@ -126,8 +147,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, corpus, vocab, extra = args.child[0], args.child[1], args.child[2], args.child[3:]
-        result = (run_ours(corpus, vocab, int(extra[0]), int(extra[1])) if kind == "ours"
-                  else run_keras_hub(corpus, vocab, extra[0]))
+        if kind == "ours":
+            result = run_ours(corpus, vocab, int(extra[0]), int(extra[1]))
+        elif kind == "original":
+            result = run_original(corpus, vocab, int(extra[0]))
+        else:
+            result = run_keras_hub(corpus, vocab, extra[0])
         print(json.dumps(result))
         return
 
@@ -144,9 +169,10 @@ def main() -> None:
     runs = {"ours, 1 worker, 1 core": (["ours", corpus, vocab, "1", str(args.dupe_factor)], "0"),
             "ours, 2 workers, 2 cores": (["ours", corpus, vocab, "2", str(args.dupe_factor)], "0,1"),
             "keras-hub full sequences, 1 core": (["keras_hub", corpus, vocab, "full"], "0"),
-            "keras-hub line per sequence, 1 core": (["keras_hub", corpus, vocab, "lines"], "0")}
+            "keras-hub line per sequence, 1 core": (["keras_hub", corpus, vocab, "lines"], "0"),
+            "original create_pretraining_data.py, 1 core": (["original", corpus, vocab, str(args.dupe_factor)], "0")}
     if args.only:
-        runs = {k: v for k, v in runs.items() if any(o.strip() in k for o in args.only.split(","))}
+        runs = {k: v for k, v in runs.items() if any(k.startswith(o.strip()) for o in args.only.split(";"))}
     results: dict[str, list[dict]] = {name: [] for name in runs}
     for round_ in range(args.repeats):
         for name, (child, cores) in runs.items():
@@ -174,6 +200,10 @@ def main() -> None:
         tokens = lambda name, key: median(name, key) * median(name, "tokens") / median(name, "sequences")
         ratios.append((f"ours (1 worker) / {theirs.split(',')[0]}, real tokens per second, end to end",
                        tokens(ours1, "end_to_end_per_s") / tokens(theirs, "end_to_end_per_s")))
+    original = "original create_pretraining_data.py, 1 core"
+    if ours1 in runs and original in runs:
+        ratios.append(("ours (1 worker) / original script, end to end",
+                       median(ours1, "end_to_end_per_s") / median(original, "end_to_end_per_s")))
     if ours1 in runs and ours2 in runs:
         for key, label in (("end_to_end_per_s", "end to end"), ("steady_per_s", "steady state")):
             ratios.append((f"ours 2 workers / 1 worker, {label}", median(ours2, key) / median(ours1, key)))
