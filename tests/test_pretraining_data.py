@@ -249,6 +249,28 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(slice_run, tmp_path, minil
     assert _run_cli(*args) == 0 and not calls  # complete: nothing to do
 
 
+def test_a_killed_run_resumes_to_the_same_bytes(slice_run, tmp_path, minilm_vocab):
+    """SIGKILL mid-run (no clean-up at all), then the same command again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = str(tmp_path / "killed")
+    command = [sys.executable, "-m", "bert_tf.cli", "create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab,
+               "--output-dir", out, "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not glob.glob(os.path.join(out, ".work", "block-*.json")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(os.path.join(out, "manifest.json"))
+    assert 1 <= len(glob.glob(os.path.join(out, ".work", "block-*.json"))) < 4
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert _shard_bytes(out) == _shard_bytes(slice_run)
+    assert not glob.glob(os.path.join(out, "**", "*.tmp-*"), recursive=True)
+
+
 def test_a_different_run_is_refused_unless_overwrite(slice_run, tmp_path, minilm_vocab, capsys):
     out = str(tmp_path / "refuse")
     base = ["create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,

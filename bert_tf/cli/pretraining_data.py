@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     create.add_argument("--vocab", "--vocab-file", "--vocab_file", dest="vocab", required=True)
     create.add_argument("--output-dir", required=True)
     create.add_argument("--cased", action="store_true", help="keep case (cased vocab); default lowercases")
+    create.add_argument("--do-lower-case", "--do_lower_case", choices=("true", "false", "True", "False"),
+                        help="the original's spelling: --do_lower_case=False is --cased")
     algo = create.add_argument_group("the original's options")
     algo.add_argument("--max-seq-length", "--max_seq_length", type=int, default=128)
     algo.add_argument("--max-predictions-per-seq", "--max_predictions_per_seq", type=int, default=20)
@@ -79,7 +81,8 @@ def run_create(args: argparse.Namespace) -> int:
         random_seed=args.random_seed, whole_word_masking=args.whole_word_masking,
         wwm_per_piece_choice=args.wwm_per_piece_choice, original_pairing=args.original_pairing,
         dynamic_masking=args.dynamic_masking)
-    spec = RunSpec(source=source, vocab_file=args.vocab, lower_case=not args.cased, options=options,
+    lower_case = not args.cased and (args.do_lower_case or "true").lower() == "true"
+    spec = RunSpec(source=source, vocab_file=args.vocab, lower_case=lower_case, options=options,
                    num_shards=args.num_shards, gzip=args.gzip, block_chars=max(1, int(args.block_mb * 1e6)),
                    skip_bad_lines=args.skip_bad_lines)
     total = source.total_bytes()

@@ -64,7 +64,8 @@ class Source:
 
     def describe(self) -> list[dict[str, Any]] | dict[str, Any]:
         if self.tfds:
-            return {"tfds": self.tfds, "text_feature": self.text_feature}
+            return {"tfds": self.tfds, "text_feature": self.text_feature,
+                    "data_dir": os.path.abspath(self.tfds_data_dir) if self.tfds_data_dir else None}
         return [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in self.files]
 
     def total_bytes(self) -> int:
@@ -148,7 +149,6 @@ def _remove_stale_temporaries(output_dir: str) -> None:
 def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1, overwrite: bool = False,
                             progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Make (or finish) the run `spec` in `output_dir`; returns the manifest."""
-    from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import check_casing, load_vocab
     from pipelines.pretraining.errors import OptionsError
 
