@@ -155,7 +155,8 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
     spec.options.validate()
     if spec.num_shards < 1 or num_workers < 1 or spec.block_chars < 1:
         raise OptionsError("num_shards, num_workers and block size must be at least 1")
-    check_casing(load_vocab(spec.vocab_file), spec.lower_case, spec.vocab_file)
+    vocab_tokens = load_vocab(spec.vocab_file)
+    check_casing(vocab_tokens, spec.lower_case, spec.vocab_file)
     started = time.time()
     output_dir = os.path.abspath(output_dir)
     fingerprint = spec.fingerprint()
@@ -169,7 +170,7 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
     _remove_stale_temporaries(output_dir)
     write_text_atomic(os.path.join(work, "run.json"), json.dumps(fingerprint, indent=1))
     try:
-        return _make(spec, output_dir, fingerprint, num_workers, progress, started)
+        manifest = _make(spec, output_dir, fingerprint, num_workers, progress, started, vocab_tokens)
     except Exception:
         # An error (bad input, a failing worker) needs a new run: leave the directory clean. An
         # interruption (KeyboardInterrupt, SIGTERM) keeps the finished blocks and shards for resuming.
@@ -177,10 +178,11 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
             os.unlink(path)
         shutil.rmtree(work, ignore_errors=True)
         raise
+    return manifest
 
 
 def _make(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], num_workers: int,
-          progress: Callable[[dict[str, Any]], None] | None, started: float) -> dict[str, Any]:
+          progress: Callable[[dict[str, Any]], None] | None, started: float, vocab_tokens: list[str]) -> dict[str, Any]:
     from bert_tf.text_files import TextInputError
 
     work = os.path.join(output_dir, WORK)
@@ -225,7 +227,9 @@ def _make(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], num_worke
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "options": dataclasses.asdict(spec.options),
         "vocab": {"file": os.path.abspath(spec.vocab_file), "sha256": fingerprint["vocab_sha256"],
-                  "lower_case": spec.lower_case},
+                  "lower_case": spec.lower_case, "size": len(vocab_tokens),
+                  **{f"{t.strip('[]').lower()}_id": vocab_tokens.index(t)
+                     for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")}},
         "inputs": fingerprint["inputs"], "num_shards": spec.num_shards, "gzip": spec.gzip,
         "block_chars": spec.block_chars, "num_blocks": num_blocks,
         "bad_lines_skipped": results[0]["bad_lines"], "bad_line_examples": results[0]["bad_line_examples"],

@@ -69,8 +69,10 @@ def pretraining_dataset(file_pattern: str | list[str], batch_size: int, *, max_s
                         max_predictions_per_seq: int = 20, is_training: bool = True,
                         input_context: tf.distribute.InputContext | None = None, shuffle_buffer: int = 10_000,
                         seed: int | None = None, cycle_length: int = 8, dynamic_masking: DynamicMasking | None = None,
-                        original_names: bool = False, drop_remainder: bool = True) -> tf.data.Dataset:
-    """Batches of pretraining features from TFRecord files (plain or gzip, detected per file set)."""
+                        original_names: bool = False, drop_remainder: bool = True,
+                        repeat: bool | None = None) -> tf.data.Dataset:
+    """Batches of pretraining features from TFRecord files (plain or gzip, detected per file set).
+    Training shuffles and repeats; `repeat=True` also repeats an evaluation pass (in file order)."""
     files = list_files(file_pattern)
     compression = _compression(files[0])
     if input_context is not None:
@@ -83,7 +85,9 @@ def pretraining_dataset(file_pattern: str | list[str], batch_size: int, *, max_s
         else:
             shard_records = True
     if is_training:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if is_training if repeat is None else repeat:
+        dataset = dataset.repeat()
     dataset = dataset.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=8 << 20),
         cycle_length=min(cycle_length, len(files)), num_parallel_calls=tf.data.AUTOTUNE,

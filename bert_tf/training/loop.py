@@ -1,0 +1,129 @@
+"""The pretraining engine: a custom loop on `strategy.run`, the same on one device, GPUs, workers and TPUs.
+
+One call of the compiled loop runs `steps_per_loop` optimizer steps (the TPU host-loop pattern: the
+host hands the device many steps at once). One optimizer step on each replica:
+
+1. takes `accumulation_steps` micro-batches from the distributed iterator;
+2. all-reduces the micro-batches' MLM weight sum and example count, so the loss of every replica is
+   its share of the *global* loss: `sum(w * mlm_xent) / global_sum(w) + sum(nsp_xent) / global_count`
+   (the original's MLM normalisation and NSP mean, over the whole effective batch);
+3. sums the gradients of the micro-batches (the forward/backward part is what `jit_compile=True`
+   compiles with XLA), all-reduces them, clips them to the global norm, and applies them once.
+
+Because the normalisers cover the whole effective batch, k micro-batches of size b give the same
+update as one batch of size k*b, and N replicas the same as one device with N times the batch
+(tested to float tolerance). Gradients are clipped after the all-reduce (Keras' `global_clipnorm`
+would clip each replica's partial sum); the optimizer sums replicas once more, so each replica hands
+it `gradient / num_replicas`.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import tensorflow as tf
+
+from bert_tf.models import losses
+
+STAT_KEYS = ("mlm_loss_sum", "mlm_weight", "mlm_correct", "nsp_loss_sum", "nsp_correct", "examples")
+
+
+class PretrainingLoop:
+    """Train and evaluate a `BertPretrainer` under a strategy (build everything in `strategy.scope()`)."""
+
+    def __init__(self, model, optimizer, strategy: tf.distribute.Strategy, *, accumulation_steps: int = 1,
+                 jit_compile: bool = False, max_grad_norm: float | None = 1.0):
+        if accumulation_steps < 1:
+            raise ValueError("accumulation_steps must be at least 1")
+        self.model, self.optimizer, self.strategy = model, optimizer, strategy
+        self.accumulation_steps = accumulation_steps
+        self.max_grad_norm = max_grad_norm
+        self._gradients = tf.function(self._gradients_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._train = tf.function(self._train_impl)
+        self._evaluate = tf.function(self._evaluate_impl)
+
+    # ------------------------------------------------------------------------------------- per replica
+    def _micro_stats(self, batch: Mapping[str, tf.Tensor], outputs: Mapping[str, tf.Tensor]):
+        logits = tf.cast(outputs["mlm_logits"], tf.float32)
+        ids = tf.cast(batch["masked_lm_ids"], tf.int32)
+        weights = tf.cast(batch["masked_lm_weights"], tf.float32)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        mlm_xent = -tf.gather(log_probs, ids, axis=-1, batch_dims=2)
+        nsp_logits = tf.cast(outputs["nsp_logits"], tf.float32)
+        labels = tf.reshape(tf.cast(batch["next_sentence_labels"], tf.int32), [-1])
+        nsp_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
+        mlm_correct, _ = losses.masked_lm_accuracy(logits, ids, weights)
+        nsp_correct, count = losses.next_sentence_accuracy(nsp_logits, labels)
+        return {"mlm_loss_sum": tf.reduce_sum(mlm_xent * weights), "mlm_weight": tf.reduce_sum(weights),
+                "mlm_correct": tf.cast(mlm_correct, tf.float32), "nsp_loss_sum": tf.reduce_sum(nsp_xent),
+                "nsp_correct": tf.cast(nsp_correct, tf.float32), "examples": tf.cast(count, tf.float32)}
+
+    def _gradients_impl(self, batches, mlm_norm, example_norm):
+        variables = self.model.trainable_variables
+        total = None
+        stats = {k: tf.constant(0.0) for k in STAT_KEYS}
+        for batch in batches:
+            with tf.GradientTape() as tape:
+                outputs = self.model(batch, training=True)
+                micro = self._micro_stats(batch, outputs)
+                loss = micro["mlm_loss_sum"] / mlm_norm + micro["nsp_loss_sum"] / example_norm
+                if self.model.losses:
+                    loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) / len(batches)
+            grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
+                     for g, v in zip(tape.gradient(loss, variables), variables)]
+            total = grads if total is None else [a + b for a, b in zip(total, grads)]
+            stats = {k: stats[k] + micro[k] for k in STAT_KEYS}
+        return total, stats
+
+    def _replica_step(self, *batches):
+        context = tf.distribute.get_replica_context()
+        local_weight = tf.add_n([tf.reduce_sum(tf.cast(b["masked_lm_weights"], tf.float32)) for b in batches])
+        local_count = tf.add_n([tf.cast(tf.shape(b["input_word_ids"])[0], tf.float32) for b in batches])
+        weight, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [local_weight, local_count])
+        grads, stats = self._gradients(batches, weight + 1e-5, count)
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.max_grad_norm:
+            grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+        replicas = context.num_replicas_in_sync
+        if replicas > 1:
+            grads = [g / replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return stats
+
+    def _replica_eval(self, batch):
+        return self._micro_stats(batch, self.model(batch, training=False))
+
+    # -------------------------------------------------------------------------------------- host loops
+    def _train_impl(self, iterator, num_steps):
+        totals = {k: tf.constant(0.0) for k in STAT_KEYS}
+        for _ in tf.range(num_steps):
+            batches = tuple(next(iterator) for _ in range(self.accumulation_steps))
+            stats = self.strategy.run(self._replica_step, args=batches)
+            totals = {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM, stats[k], axis=None)
+                      for k in STAT_KEYS}
+        return totals
+
+    def _evaluate_impl(self, iterator, num_batches):
+        totals = {k: tf.constant(0.0) for k in STAT_KEYS}
+        for _ in tf.range(num_batches):
+            stats = self.strategy.run(self._replica_eval, args=(next(iterator),))
+            totals = {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM, stats[k], axis=None)
+                      for k in STAT_KEYS}
+        return totals
+
+    def train(self, iterator, num_steps: int) -> dict[str, float]:
+        """Run `num_steps` optimizer steps; returns the figures over them."""
+        return summarize(self._train(iterator, tf.constant(num_steps, tf.int32)))
+
+    def evaluate(self, iterator, num_batches: int) -> dict[str, float]:
+        return summarize(self._evaluate(iterator, tf.constant(num_batches, tf.int32)))
+
+
+def summarize(totals: Mapping[str, tf.Tensor]) -> dict[str, float]:
+    """Loss and accuracies from summed statistics (the original's normalisation)."""
+    t = {k: float(v) for k, v in totals.items()}
+    mlm_loss = t["mlm_loss_sum"] / (t["mlm_weight"] + 1e-5)
+    nsp_loss = t["nsp_loss_sum"] / max(t["examples"], 1.0)
+    return {"loss": mlm_loss + nsp_loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss,
+            "mlm_accuracy": t["mlm_correct"] / max(t["mlm_weight"], 1e-9),
+            "nsp_accuracy": t["nsp_correct"] / max(t["examples"], 1.0), "examples": t["examples"]}

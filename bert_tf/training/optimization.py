@@ -1,0 +1,106 @@
+"""The BERT optimizer recipe: AdamW as the original implements it, LAMB, and warmup-then-linear-decay.
+
+The original's `AdamWeightDecayOptimizer` (google-research/bert `optimization.py`) differs from the
+textbook AdamW in two details that matter for parity: it has no bias correction of the moments, and its
+weight decay is added to the Adam update before the learning rate multiplies it (so the decay is
+`lr * weight_decay * w`, decoupled from the gradient's moments). LayerNorm parameters and biases are
+not decayed. Gradients are clipped to global norm 1.0 before the update. The learning rate rises
+linearly from 0 over the warmup steps, then falls linearly to 0 at the last step.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+NO_DECAY = ("layer_norm", "LayerNorm", "bias")  # substrings of variable paths that are never decayed
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`peak * step / warmup` during warmup, then `peak * (total - step) / (total - warmup)`, 0 after."""
+
+    def __init__(self, peak_learning_rate: float, total_steps: int, warmup_steps: int = 0):
+        if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
+            raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        peak = ops.cast(self.peak_learning_rate, "float32")
+        warm = ops.cast(self.warmup_steps, "float32")
+        total = ops.cast(self.total_steps, "float32")
+        warmup = peak * step / ops.maximum(warm, 1.0)
+        decay = peak * ops.maximum(total - step, 0.0) / ops.maximum(total - warm, 1.0)
+        return ops.where(step < warm, warmup, decay)
+
+    def get_config(self):
+        return {"peak_learning_rate": self.peak_learning_rate, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertAdamW(keras.optimizers.Optimizer):
+    """google-research/bert's `AdamWeightDecayOptimizer` as a Keras 3 optimizer.
+
+    `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, `w -= lr * (m / (sqrt(v) + eps) + wd * w)`,
+    with no bias correction; `wd` is 0 for variables whose path contains one of `exclude`.
+    """
+
+    def __init__(self, learning_rate=1e-4, weight_decay: float = 0.01, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-6, exclude: Sequence[str] = NO_DECAY, name: str = "bert_adamw", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.decay_rate = float(weight_decay)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.exclude = tuple(exclude)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+        self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+
+    def decays(self, variable) -> bool:
+        path = getattr(variable, "path", None) or variable.name
+        return self.decay_rate > 0 and not any(pattern in path for pattern in self.exclude)
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        self.assign(m, ops.add(ops.multiply(m, self.beta_1), ops.multiply(gradient, 1.0 - self.beta_1)))
+        self.assign(v, ops.add(ops.multiply(v, self.beta_2), ops.multiply(ops.square(gradient), 1.0 - self.beta_2)))
+        update = ops.divide(m, ops.add(ops.sqrt(v), self.epsilon))
+        if self.decays(variable):
+            update = ops.add(update, ops.multiply(variable, self.decay_rate))
+        self.assign_sub(variable, ops.multiply(update, lr))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(weight_decay=self.decay_rate, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                      exclude=list(self.exclude))
+        return config
+
+
+def create_optimizer(name: str = "adamw", learning_rate: float = 1e-4, total_steps: int = 1000,
+                     warmup_steps: int = 0, weight_decay: float = 0.01, max_grad_norm: float | None = 1.0,
+                     epsilon: float = 1e-6, gradient_accumulation_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer with its schedule: `adamw` (the original's) or `lamb` (Keras' LAMB, the
+    same decay exclusions). `gradient_accumulation_steps` is Keras' own accumulation, for `model.fit`
+    (the custom loop accumulates exactly instead; see `loop.py`)."""
+    schedule = WarmupLinearDecay(learning_rate, total_steps, warmup_steps)
+    common = dict(global_clipnorm=max_grad_norm, gradient_accumulation_steps=gradient_accumulation_steps)
+    if name == "adamw":
+        return BertAdamW(schedule, weight_decay=weight_decay, epsilon=epsilon, **common)
+    if name == "lamb":
+        optimizer = keras.optimizers.Lamb(schedule, beta_1=0.9, beta_2=0.999, epsilon=epsilon,
+                                          weight_decay=weight_decay or None, **common)
+        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+        return optimizer
+    raise ValueError(f"unknown optimizer {name!r}; choose adamw or lamb")

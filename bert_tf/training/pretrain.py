@@ -1,0 +1,286 @@
+"""`bert-tf pretrain`: preflight, strategy, model, data, the loop, checkpoints, logs and the final export.
+
+The run directory holds `bert_config.json` (a run directory is tied to one model shape: another
+config is refused), `checkpoints/` (`tf.train.CheckpointManager`: model, optimizer and its step,
+written under temporary names by TensorFlow and listed only once whole; the last N kept),
+`metrics.jsonl` (one JSON object per logged step), `logs/` (TensorBoard) and, at the end,
+`export/encoder` (bert-tf format) and `export/google` (the original checkpoint layout).
+
+A killed run re-run with the same command restores the latest checkpoint and continues at its step,
+with the same learning rate (the schedule is a function of the step) and the data reshuffled from a
+seed that includes the step (the position in the data is approximate, as in every tf.data job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from bert_tf.atomic import write_text_atomic
+from bert_tf.training.errors import DivergedError, PreflightError
+
+
+@dataclasses.dataclass
+class PretrainOptions:
+    config: str
+    input: str
+    model_dir: str
+    train_batch_size: int = 32
+    num_train_steps: int = 1000
+    learning_rate: float = 1e-4
+    warmup_steps: int = 100
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_loop: int = 100
+    save_checkpoints_steps: int = 1000
+    keep_checkpoints: int = 5
+    eval_input: str | None = None
+    eval_steps: int = 100
+    eval_batch_size: int | None = None
+    init_checkpoint: str | None = None
+    strategy: str = "auto"
+    tpu: str | None = None
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    seed: int = 12345
+    export: bool = True
+
+
+def load_config(config: str):
+    """A preset name or a `bert_config.json` path."""
+    from bert_tf.config import BertConfig
+    from bert_tf.presets import PRESETS
+    if config in PRESETS:
+        return BertConfig.from_preset(config)
+    if os.path.exists(config):
+        return BertConfig.from_json_file(config)
+    raise PreflightError(f"--config {config!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+
+
+def _data_manifest(pattern: str) -> dict | None:
+    from pipelines.pretraining.input_pipeline import list_files
+    try:
+        files = list_files(pattern)
+    except FileNotFoundError as e:
+        raise PreflightError(str(e)) from None
+    path = os.path.join(os.path.dirname(files[0]), "manifest.json")
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    return None
+
+
+def preflight(options: PretrainOptions, config) -> dict | None:
+    """Check the data, flags, config and run directory agree before any step; returns the data manifest."""
+    problems = []
+    if options.strategy == "tpu" or options.tpu:
+        local = [name for name, path in (("--input", options.input), ("--model-dir", options.model_dir),
+                                          ("--eval-input", options.eval_input)) if path and not path.startswith("gs://")]
+        if local:
+            problems.append(f"on TPU every path must be gs:// (the TPU workers cannot read this machine): {', '.join(local)}")
+    if options.train_batch_size % options.gradient_accumulation_steps:
+        problems.append(f"--train-batch-size {options.train_batch_size} is not divisible by "
+                        f"--gradient-accumulation-steps {options.gradient_accumulation_steps}")
+    if options.max_seq_length > config.max_position_embeddings:
+        problems.append(f"--max-seq-length {options.max_seq_length} exceeds the config's max_position_embeddings "
+                        f"{config.max_position_embeddings}")
+    manifests = {}
+    for flag, pattern in (("--input", options.input), ("--eval-input", options.eval_input)):
+        if not pattern:
+            continue
+        manifest = manifests[flag] = _data_manifest(pattern)
+        if manifest is None:
+            continue
+        data = manifest["options"]
+        if manifest["vocab"].get("size") not in (None, config.vocab_size):
+            problems.append(f"{flag}: the data was made with a vocab of {manifest['vocab']['size']} pieces "
+                            f"({manifest['vocab']['file']}) but the config's vocab_size is {config.vocab_size}")
+        for key, flag_name in (("max_seq_length", "--max-seq-length"),
+                               ("max_predictions_per_seq", "--max-predictions-per-seq")):
+            if data[key] != getattr(options, key):
+                problems.append(f"{flag}: the data has {key} {data[key]} but {flag_name} is {getattr(options, key)}")
+    saved = os.path.join(options.model_dir, "bert_config.json")
+    if tf.io.gfile.exists(saved):
+        with tf.io.gfile.GFile(saved) as f:
+            previous = json.load(f)
+        if previous != json.loads(config.to_json_string()):
+            changed = sorted(k for k in previous if previous.get(k) != json.loads(config.to_json_string()).get(k))
+            problems.append(f"{options.model_dir} holds a run of another model ({', '.join(changed)} differ); "
+                            "choose another --model-dir")
+    if problems:
+        raise PreflightError("; ".join(problems))
+    return manifests.get("--input")
+
+
+def _dataset_fn(options: PretrainOptions, pattern: str, global_batch: int, manifest: dict | None, training: bool,
+                seed: int):
+    from pipelines.pretraining.input_pipeline import DynamicMasking, pretraining_dataset
+    masking = None
+    if manifest is not None and manifest["options"].get("dynamic_masking"):
+        v = manifest["vocab"]
+        masking = DynamicMasking(v["size"], v["mask_id"], v["cls_id"], v["sep_id"], v["pad_id"],
+                                 manifest["options"]["masked_lm_prob"], options.max_predictions_per_seq)
+
+    def make(context):
+        return pretraining_dataset(pattern, global_batch, max_seq_length=options.max_seq_length,
+                                   max_predictions_per_seq=options.max_predictions_per_seq, is_training=training,
+                                   repeat=True, input_context=context, seed=seed, dynamic_masking=masking)
+    return make
+
+
+def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) per `options`; returns the last logged figures."""
+    import keras
+
+    from bert_tf.models import BertEncoder, BertPretrainer
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+    from bert_tf.training.strategy import make_strategy
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    config = load_config(options.config)
+    manifest = preflight(options, config)
+    strategy = make_strategy(options.strategy, options.tpu)
+    replicas = strategy.num_replicas_in_sync
+    micro_batch = options.train_batch_size // options.gradient_accumulation_steps
+    if micro_batch % replicas:
+        raise PreflightError(f"the per-step batch {micro_batch} does not split over {replicas} replicas")
+    if options.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        raise PreflightError(f"--mixed-precision {options.mixed_precision!r}: choose float32, mixed_bfloat16 "
+                             "or mixed_float16")
+    if options.mixed_precision == "mixed_float16":
+        raise PreflightError("--mixed-precision mixed_float16 (loss scaling) is not supported yet; use mixed_bfloat16")
+    keras.mixed_precision.set_dtype_policy(options.mixed_precision)
+    tf.io.gfile.makedirs(options.model_dir)
+    write_text_atomic(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
+
+    with strategy.scope():
+        if options.init_checkpoint:
+            from bert_tf.checkpoints import load_encoder
+            encoder = load_encoder(options.init_checkpoint)
+        else:
+            encoder = BertEncoder.from_bert_config(config)
+        model = BertPretrainer(encoder)
+        optimizer = create_optimizer(options.optimizer, options.learning_rate, options.num_train_steps,
+                                     options.warmup_steps, options.weight_decay, max_grad_norm=None)
+        optimizer.build(model.trainable_variables)
+        loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=options.gradient_accumulation_steps,
+                               jit_compile=options.jit_compile, max_grad_norm=options.max_grad_norm)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, os.path.join(options.model_dir, "checkpoints"),
+                                             max_to_keep=options.keep_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    step = int(optimizer.iterations.numpy())
+    if step:
+        log(f"resumed from {manager.latest_checkpoint} at step {step}")
+    if step >= options.num_train_steps:
+        log(f"already at step {step} of {options.num_train_steps}; nothing to train")
+
+    dataset = strategy.distribute_datasets_from_function(
+        _dataset_fn(options, options.input, micro_batch, manifest, True, options.seed + step))
+    iterator = iter(dataset)
+    metrics_path = os.path.join(options.model_dir, "metrics.jsonl")
+    writer = tf.summary.create_file_writer(os.path.join(options.model_dir, "logs"))
+    last: dict[str, Any] = {"step": step}
+    start = time.time()
+    while step < options.num_train_steps:
+        to_save = options.save_checkpoints_steps - step % options.save_checkpoints_steps
+        n = min(options.steps_per_loop, options.num_train_steps - step, to_save)
+        begin = time.perf_counter()
+        figures = loop.train(iterator, n)
+        seconds = time.perf_counter() - begin
+        step += n
+        if not all(math.isfinite(figures[k]) for k in ("loss", "mlm_loss", "nsp_loss")):
+            raise DivergedError(f"the loss is {figures['loss']} at step {step}; stopped without saving, the last "
+                                f"good checkpoint is {manager.latest_checkpoint or '(none yet)'}. Try a lower "
+                                "--learning-rate, more --warmup-steps or --max-grad-norm 1.0")
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        last = {"step": step, **{k: round(v, 6) for k, v in figures.items() if k != "examples"},
+                "learning_rate": learning_rate, "examples_per_second": round(figures["examples"] / seconds, 2),
+                "elapsed_s": round(time.time() - start, 2)}
+        _append_jsonl(metrics_path, last)
+        with writer.as_default(step=step):
+            for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy", "learning_rate",
+                        "examples_per_second"):
+                tf.summary.scalar(key, last[key])
+        log(f"step {step}/{options.num_train_steps}  loss {last['loss']:.4f}  mlm_acc {last['mlm_accuracy']:.4f}  "
+            f"nsp_acc {last['nsp_accuracy']:.4f}  lr {learning_rate:.3g}  {last['examples_per_second']:,.0f} seq/s")
+        if step % options.save_checkpoints_steps == 0 or step == options.num_train_steps:
+            manager.save(checkpoint_number=step)
+    writer.flush()
+    if options.eval_input:
+        last.update({f"eval_{k}": v for k, v in evaluate(options, model, strategy, loop).items()})
+        log("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("eval_")))
+    if options.export:
+        _export(model, options.model_dir)
+    write_text_atomic(os.path.join(options.model_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
+    return last
+
+
+def evaluate(options: PretrainOptions, model, strategy, loop) -> dict[str, float]:
+    batch = options.eval_batch_size or options.train_batch_size // options.gradient_accumulation_steps
+    manifest = _data_manifest(options.eval_input)
+    dataset = strategy.distribute_datasets_from_function(
+        _dataset_fn(options, options.eval_input, batch, manifest, False, options.seed))
+    figures = loop.evaluate(iter(dataset), options.eval_steps)
+    return {k: v for k, v in figures.items() if k != "examples"}
+
+
+def _export(model, model_dir: str) -> None:
+    from bert_tf.checkpoints.google import write_google_checkpoint
+    from bert_tf.checkpoints.loading import original_weights
+    from bert_tf.checkpoints.native import save_native
+    save_native(model.encoder, os.path.join(model_dir, "export", "encoder"), overwrite=True)
+    write_google_checkpoint(os.path.join(model_dir, "export", "google"), model.bert_config, original_weights(model),
+                            overwrite=True)
+
+
+def _append_jsonl(path: str, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def evaluate_run(model_dir: str, pattern: str, eval_steps: int = 100, batch_size: int = 32,
+                 max_seq_length: int = 128, max_predictions_per_seq: int = 20) -> dict[str, float]:
+    """MLM/NSP loss and accuracy of the latest checkpoint in `model_dir` on `pattern`."""
+    from bert_tf.models import BertEncoder, BertPretrainer
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+
+    config_path = os.path.join(model_dir, "bert_config.json")
+    if not tf.io.gfile.exists(config_path):
+        raise PreflightError(f"{model_dir} is not a pretraining run (no bert_config.json)")
+    options = PretrainOptions(config=config_path, input=pattern, model_dir=model_dir, eval_input=pattern,
+                              eval_steps=eval_steps, eval_batch_size=batch_size, max_seq_length=max_seq_length,
+                              max_predictions_per_seq=max_predictions_per_seq, strategy="one_device")
+    config = load_config(config_path)
+    preflight(options, config)
+    strategy = tf.distribute.OneDeviceStrategy(tf.config.list_logical_devices("CPU")[0].name
+                                               if not tf.config.list_logical_devices("GPU")
+                                               else tf.config.list_logical_devices("GPU")[0].name)
+    with strategy.scope():
+        model = BertPretrainer(BertEncoder.from_bert_config(config))
+        optimizer = create_optimizer("adamw", 1e-4, 1, 0, max_grad_norm=None)
+        optimizer.build(model.trainable_variables)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+        if latest is None:
+            raise PreflightError(f"{model_dir} holds no checkpoint yet")
+        checkpoint.restore(latest).expect_partial()
+        loop = PretrainingLoop(model, optimizer, strategy)
+    figures = evaluate(options, model, strategy, loop)
+    figures["step"] = int(optimizer.iterations.numpy())
+    return figures
