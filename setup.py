@@ -18,6 +18,7 @@ setup(
         "keras>=3.15,<4",
         "keras-hub>=0.32,<0.33",
         "tensorflow-datasets>=4.9,<5",
+        "tensorboard>=2.19",  # tf.summary for the pretraining logs (tensorflow no longer pulls it in)
         "safetensors>=0.4",
         "numpy>=1.26",
         "crc32c>=2.3",  # TFRecord checksums for the pretraining-data writer (hardware CRC-32C)

@@ -38,6 +38,10 @@ class PretrainingLoop:
         self.model, self.optimizer, self.strategy = model, optimizer, strategy
         self.accumulation_steps = accumulation_steps
         self.max_grad_norm = max_grad_norm
+        if not model.trainable_variables:
+            raise ValueError("build the model before making its loop (its variables must exist)")
+        if not optimizer.built:  # slots created here, in the strategy's scope, not lazily inside the graph
+            optimizer.build(model.trainable_variables)
         self._gradients = tf.function(self._gradients_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train = tf.function(self._train_impl)
         self._evaluate = tf.function(self._evaluate_impl)

@@ -69,11 +69,13 @@ def load_config(config: str):
 
 
 def _data_manifest(pattern: str) -> dict | None:
-    from pipelines.pretraining.input_pipeline import list_files
+    from pipelines.pretraining.input_pipeline import has_records, list_files
     try:
         files = list_files(pattern)
     except FileNotFoundError as e:
         raise PreflightError(str(e)) from None
+    if not any(has_records(f) for f in files):
+        raise PreflightError(f"no records in {pattern!r}: every file is empty")
     path = os.path.join(os.path.dirname(files[0]), "manifest.json")
     if tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:

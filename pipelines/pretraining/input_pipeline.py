@@ -75,6 +75,9 @@ def pretraining_dataset(file_pattern: str | list[str], batch_size: int, *, max_s
     Training shuffles and repeats; `repeat=True` also repeats an evaluation pass (in file order)."""
     files = list_files(file_pattern)
     compression = _compression(files[0])
+    files = [f for f in files if has_records(f, compression)]  # an empty shard would spin a repeat forever
+    if not files:
+        raise ValueError(f"no records in {file_pattern!r}: every file is empty")
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -114,6 +117,13 @@ def pretraining_dataset(file_pattern: str | list[str], batch_size: int, *, max_s
         return features
 
     return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def has_records(path: str, compression: str | None = None) -> bool:
+    compression = _compression(path) if compression is None else compression
+    if tf.io.gfile.stat(path).length == 0:
+        return False
+    return any(True for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1))
 
 
 def _has_stored_masks(path: str, compression: str) -> bool:

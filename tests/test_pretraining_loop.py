@@ -1,0 +1,259 @@
+"""The pretraining loop: the optimizer recipe against the original's formulas, exact gradient
+accumulation, XLA, one device vs MirroredStrategy, checkpoints that survive SIGKILL, preflight."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import DATA
+
+SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")
+
+
+def _run_cli(*args: str) -> int:
+    from bert_tf.cli import main
+    return main(list(args))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, minilm_vocab):
+    out = str(tmp_path_factory.mktemp("pretrain") / "data")
+    assert _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
+                    "--dupe-factor", "1", "--num-shards", "2", "--block-mb", "0.25") == 0
+    return out
+
+
+def test_warmup_then_linear_decay():
+    from bert_tf.training.optimization import WarmupLinearDecay
+    schedule = WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100, 120)]
+    np.testing.assert_allclose(values, [0.0, 5e-4, 1e-3, 5e-4, 0.0, 0.0], atol=1e-9)
+
+
+def test_bert_adamw_is_the_originals_update():
+    """Two steps against google-research/bert's AdamWeightDecayOptimizer written out in numpy: no bias
+    correction, decay added to the update, LayerNorm and bias not decayed."""
+    import keras
+
+    from bert_tf.training.optimization import BertAdamW
+    rng = np.random.default_rng(0)
+    kernel = keras.Variable(rng.normal(size=(3, 4)).astype("float32"), name="kernel")
+    gamma = keras.Variable(rng.normal(size=(4,)).astype("float32"), name="gamma")
+    kernel.path, gamma.path  # noqa: B018 (paths exist)
+    optimizer = BertAdamW(learning_rate=0.1, weight_decay=0.01, exclude=("gamma",))
+    expected = {"kernel": kernel.numpy().copy(), "gamma": gamma.numpy().copy()}
+    m = {k: np.zeros_like(v) for k, v in expected.items()}
+    v = {k: np.zeros_like(x) for k, x in expected.items()}
+    for _ in range(2):
+        grads = {"kernel": rng.normal(size=(3, 4)).astype("float32"), "gamma": rng.normal(size=(4,)).astype("float32")}
+        optimizer.apply_gradients([(tf.constant(grads["kernel"]), kernel), (tf.constant(grads["gamma"]), gamma)])
+        for name in expected:
+            m[name] = 0.9 * m[name] + 0.1 * grads[name]
+            v[name] = 0.999 * v[name] + 0.001 * grads[name] ** 2
+            update = m[name] / (np.sqrt(v[name]) + 1e-6)
+            if name == "kernel":
+                update += 0.01 * expected[name]
+            expected[name] = expected[name] - 0.1 * update
+    np.testing.assert_allclose(kernel.numpy(), expected["kernel"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gamma.numpy(), expected["gamma"], rtol=1e-5, atol=1e-6)
+
+
+def _tiny_batch(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"input_word_ids": rng.integers(0, 500, (n, 16)).astype("int32"),
+            "input_mask": np.ones((n, 16), "int32"), "input_type_ids": np.zeros((n, 16), "int32"),
+            "masked_lm_positions": rng.integers(1, 15, (n, 4)).astype("int32"),
+            "masked_lm_ids": rng.integers(0, 500, (n, 4)).astype("int32"),
+            "masked_lm_weights": (rng.random((n, 4)) < 0.7).astype("float32"),  # unequal weights per example
+            "next_sentence_labels": rng.integers(0, 2, (n, 1)).astype("int32")}
+
+
+def _one_step(batch_size: int, accumulation: int, jit: bool = False, optimizer: str = "sgd"):
+    import keras
+
+    from bert_tf import BertEncoder, BertPretrainer
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+    keras.utils.set_random_seed(1)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                              attention_probs_dropout_prob=0.0)
+        model = BertPretrainer(encoder)
+        opt = keras.optimizers.SGD(0.5) if optimizer == "sgd" else create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
+        loop = PretrainingLoop(model, opt, strategy, accumulation_steps=accumulation, jit_compile=jit,
+                               max_grad_norm=None if optimizer == "sgd" else 1.0)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    dataset = tf.data.Dataset.from_tensor_slices(_tiny_batch(32)).batch(batch_size)
+    figures = loop.train(iter(strategy.experimental_distribute_dataset(dataset)), 1)
+    return [v.numpy() - b for v, b in zip(model.trainable_variables, before)], figures
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_gradient_accumulation_equals_a_larger_batch(optimizer):
+    big, big_figures = _one_step(32, 1, optimizer=optimizer)
+    accumulated, acc_figures = _one_step(8, 4, optimizer=optimizer)
+    scale = max(float(np.abs(u).max()) for u in big)
+    assert scale > 1e-4
+    for a, b in zip(big, accumulated):
+        np.testing.assert_allclose(a, b, atol=1e-5 * max(scale, 1.0), rtol=1e-4)
+    assert abs(big_figures["loss"] - acc_figures["loss"]) < 1e-5 and acc_figures["examples"] == 32
+
+
+def test_the_step_compiles_with_xla():
+    plain, _ = _one_step(8, 4, jit=False)
+    compiled, _ = _one_step(8, 4, jit=True)
+    for a, b in zip(plain, compiled):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    sys.path.insert(0, sys.argv[1])
+    from test_pretraining_loop import _tiny_batch
+    from bert_tf import BertEncoder, BertPretrainer
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+    out = {}
+    for name, strategy in (("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
+                           ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+        keras.utils.set_random_seed(1)
+        with strategy.scope():
+            encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                                  attention_probs_dropout_prob=0.0)
+            model = BertPretrainer(encoder)
+            optimizer = create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
+            loop = PretrainingLoop(model, optimizer, strategy, max_grad_norm=1.0)
+        dataset = tf.data.Dataset.from_tensor_slices(_tiny_batch(48)).batch(16)
+        figures = loop.train(iter(strategy.experimental_distribute_dataset(dataset)), 3)
+        out[name] = {"weights": [v.numpy().tolist() for v in model.trainable_variables], "loss": figures["loss"],
+                     "replicas": strategy.num_replicas_in_sync}
+    print(json.dumps(out))
+""")
+
+
+def test_mirrored_over_two_devices_equals_one_device(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    done = subprocess.run([sys.executable, str(script), os.path.dirname(__file__)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["mirrored"]["replicas"] == 2 and out["one"]["replicas"] == 1
+    assert abs(out["one"]["loss"] - out["mirrored"]["loss"]) < 1e-5
+    for a, b in zip(out["one"]["weights"], out["mirrored"]["weights"]):
+        np.testing.assert_allclose(np.array(a), np.array(b), atol=2e-6)
+
+
+def _pretrain_args(data_dir: str, model_dir: str, steps: int = 20) -> list[str]:
+    return ["pretrain", "--config", "bert_tiny", "--input", os.path.join(data_dir, "*.tfrecord"), "--model-dir",
+            model_dir, "--train-batch-size", "8", "--num-train-steps", str(steps), "--steps-per-loop", "2",
+            "--save-checkpoints-steps", "4", "--warmup-steps", "2", "--learning-rate", "5e-4", "--no-export"]
+
+
+def test_a_killed_run_resumes_at_its_last_checkpoint(data_dir, tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = [sys.executable, "-m", "bert_tf.cli", *_pretrain_args(data_dir, model_dir, 40)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and \
+            not glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-8.index")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    assert saved is not None and int(saved.rsplit("-", 1)[1]) < 40
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resumed from {saved}" in done.stderr
+    records = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))]
+    assert records[-1]["step"] == 40 and records[-1]["learning_rate"] == 0.0
+    assert {"step", "loss", "mlm_accuracy", "nsp_accuracy", "learning_rate", "examples_per_second"} <= set(records[-1])
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-40")
+    assert not glob.glob(os.path.join(model_dir, "checkpoints", "*.tmp*"))
+
+
+def test_pretrain_learns_logs_evaluates_and_exports(data_dir, tmp_path, capsys):
+    model_dir = str(tmp_path / "run")
+    args = _pretrain_args(data_dir, model_dir, 24)
+    args.remove("--no-export")
+    assert _run_cli(*args, "--eval-input", os.path.join(data_dir, "*00000*.tfrecord"), "--eval-steps", "4",
+                    "--learning-rate", "2e-3") == 0
+    records = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))]
+    assert records[-1]["loss"] < records[0]["loss"] - 1.0
+    assert os.listdir(os.path.join(model_dir, "logs"))
+    assert os.path.exists(os.path.join(model_dir, "export", "encoder", "bert_config.json"))
+    assert glob.glob(os.path.join(model_dir, "export", "google", "bert_model.ckpt*"))
+    summary = json.load(open(os.path.join(model_dir, "summary.json")))
+    assert "eval_mlm_accuracy" in summary and summary["step"] == 24
+    capsys.readouterr()
+    assert _run_cli("evaluate-pretraining", "--model-dir", model_dir, "--input",
+                    os.path.join(data_dir, "*00000*.tfrecord"), "--eval-steps", "4", "--batch-size", "8") == 0
+    assert "mlm_accuracy" in capsys.readouterr().out
+    from bert_tf import load_encoder
+    assert load_encoder(os.path.join(model_dir, "export", "google")).bert_config.hidden_size == 128
+
+
+def test_preflight_refuses_mismatches(data_dir, tmp_path, capsys):
+    def error(*extra, config="bert_tiny", model_dir=None):
+        args = _pretrain_args(data_dir, model_dir or str(tmp_path / "pre"), 2)
+        args[args.index("--config") + 1] = config
+        code = _run_cli(*args, *extra)
+        return code, capsys.readouterr().err
+
+    small_vocab = tmp_path / "small.json"
+    small_vocab.write_text(json.dumps({"vocab_size": 1000, "hidden_size": 128, "num_hidden_layers": 2,
+                                       "num_attention_heads": 2, "intermediate_size": 512}))
+    code, err = error(config=str(small_vocab))
+    assert code == 2 and "vocab of 30522 pieces" in err and "vocab_size is 1000" in err
+    code, err = error("--max-seq-length", "64")
+    assert code == 2 and "max_seq_length 128 but --max-seq-length is 64" in err
+    code, err = error("--tpu", "my-tpu")
+    assert code == 2 and "gs://" in err
+    code, err = error("--train-batch-size", "10", "--gradient-accumulation-steps", "4")
+    assert code == 2 and "not divisible" in err
+    args = _pretrain_args(data_dir, str(tmp_path / "glob"), 2)
+    args[args.index("--input") + 1] = str(tmp_path / "nothing*.tfrecord")
+    assert _run_cli(*args) == 2 and "no TFRecord file matches" in capsys.readouterr().err
+    # a run directory of another model
+    taken = str(tmp_path / "taken")
+    assert _run_cli(*_pretrain_args(data_dir, taken, 2)) == 0
+    before = sorted(os.listdir(os.path.join(taken, "checkpoints")))
+    code, err = error(config="bert_mini", model_dir=taken)
+    assert code == 2 and "holds a run of another model" in err
+    assert sorted(os.listdir(os.path.join(taken, "checkpoints"))) == before
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
+    from bert_tf.training.loop import PretrainingLoop
+    model_dir = str(tmp_path / "nan")
+    real = PretrainingLoop.train
+    calls = []
+
+    def train(self, iterator, num_steps):
+        calls.append(num_steps)
+        figures = real(self, iterator, num_steps)
+        return {**figures, "loss": float("nan")} if len(calls) == 3 else figures
+
+    monkeypatch.setattr(PretrainingLoop, "train", train)
+    assert _run_cli(*_pretrain_args(data_dir, model_dir, 12)) == 2
+    err = capsys.readouterr().err
+    assert "the loss is nan at step 6" in err and "ckpt-4" in err
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-4")
