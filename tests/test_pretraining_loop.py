@@ -257,3 +257,87 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
     err = capsys.readouterr().err
     assert "the loss is nan at step 6" in err and "ckpt-4" in err
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-4")
+
+
+MULTI_WORKER = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np, tensorflow as tf
+    import keras
+    sys.path.insert(0, sys.argv[1])
+    from test_pretraining_loop import _tiny_batch
+    from bert_tf import BertEncoder, BertPretrainer
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+    from bert_tf.training.strategy import make_strategy
+    strategy = make_strategy("multi_worker")
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                              attention_probs_dropout_prob=0.0)
+        model = BertPretrainer(encoder)
+        optimizer = create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
+        loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=2)
+    def dataset_fn(context):
+        batch = context.get_per_replica_batch_size(16)
+        return tf.data.Dataset.from_tensor_slices(_tiny_batch(96)).shard(
+            context.num_input_pipelines, context.input_pipeline_id).batch(batch).repeat()
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    figures = loop.train(iterator, 2)
+    with open(sys.argv[2], "w") as f:
+        json.dump({"weights": [v.numpy().tolist() for v in model.trainable_variables], "loss": figures["loss"],
+                   "replicas": strategy.num_replicas_in_sync, "examples": figures["examples"]}, f)
+""")
+
+
+def test_two_workers_on_loopback_train_to_identical_weights(tmp_path):
+    import socket
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    script = tmp_path / "worker.py"
+    script.write_text(MULTI_WORKER)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TF_CPP_MIN_LOG_LEVEL="2")
+        processes.append(subprocess.Popen([sys.executable, str(script), os.path.dirname(__file__),
+                                           str(tmp_path / f"worker{index}.json")], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+    first, second = (json.load(open(tmp_path / f"worker{i}.json")) for i in range(2))
+    assert first["replicas"] == second["replicas"] == 2 and np.isfinite(first["loss"])
+    assert first["examples"] == second["examples"] == 64  # 2 steps x 2 micro-batches x global 16
+    for a, b in zip(first["weights"], second["weights"]):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_fit_with_keras_gradient_accumulation_equals_a_larger_batch():
+    """`model.fit` path: Keras' own accumulation (mean of micro-batch gradients) gives the 4x batch's
+    update when every micro-batch carries the same MLM weight, as full-length pretraining data does."""
+    import keras
+
+    from bert_tf import BertEncoder, BertPretrainer
+
+    def fit(batch_size, accumulation):
+        keras.utils.set_random_seed(1)
+        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                              attention_probs_dropout_prob=0.0)
+        model = BertPretrainer(encoder)
+        model.compile(optimizer=keras.optimizers.SGD(0.5, gradient_accumulation_steps=accumulation))
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        data = _tiny_batch(32)
+        data["masked_lm_weights"] = np.ones_like(data["masked_lm_weights"])
+        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(batch_size), epochs=1, verbose=0)
+        return [v.numpy() - b for v, b in zip(model.trainable_variables, before)]
+
+    big, accumulated = fit(32, None), fit(8, 4)
+    assert max(float(np.abs(u).max()) for u in big) > 1e-4
+    for a, b in zip(big, accumulated):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
