@@ -341,3 +341,20 @@ def test_fit_with_keras_gradient_accumulation_equals_a_larger_batch():
     assert max(float(np.abs(u).max()) for u in big) > 1e-4
     for a, b in zip(big, accumulated):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_corrupt_tfrecord_is_named(data_dir, tmp_path, capsys):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(data_dir, broken)
+    shard = sorted(glob.glob(str(broken / "*.tfrecord")))[0]
+    raw = bytearray(open(shard, "rb").read())
+    raw[5000:5010] = b"\xff" * 10  # inside the first records: a checksum mismatch
+    open(shard, "wb").write(bytes(raw))
+    assert _run_cli(*_pretrain_args(str(broken), str(tmp_path / "run"), 4)) == 2
+    err = capsys.readouterr().err
+    assert f"{shard} is corrupt" in err and "Checkpoints are untouched" in err
+    raw[20:24] = b"\x00\x00\x00\x00"  # the very first record: caught by the preflight
+    open(shard, "wb").write(bytes(raw))
+    assert _run_cli(*_pretrain_args(str(broken), str(tmp_path / "run2"), 4)) == 2
+    assert f"{shard} is corrupt" in capsys.readouterr().err

@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     from bert_tf.config import ConfigError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
-    from bert_tf.training.errors import DivergedError, PreflightError
+    from bert_tf.training.errors import DataError, DivergedError, PreflightError
     from pipelines.pretraining.errors import OptionsError
     try:
         return args.func(args) or 0
-    except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError,
+    except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError, DataError,
             FileNotFoundError, FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -7,3 +7,7 @@ class PreflightError(ValueError):
 
 class DivergedError(RuntimeError):
     """The loss became NaN or infinite; the last checkpoint on disk is the last good one."""
+
+
+class DataError(RuntimeError):
+    """An input file cannot be read (a corrupt or truncated TFRecord); the message names it."""

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from bert_tf.atomic import write_text_atomic
-from bert_tf.training.errors import DivergedError, PreflightError
+from bert_tf.training.errors import DataError, DivergedError, PreflightError
 
 
 @dataclasses.dataclass
@@ -74,7 +74,13 @@ def _data_manifest(pattern: str) -> dict | None:
         files = list_files(pattern)
     except FileNotFoundError as e:
         raise PreflightError(str(e)) from None
-    if not any(has_records(f) for f in files):
+    nonempty = False
+    for path in files:
+        try:
+            nonempty = has_records(path) or nonempty
+        except tf.errors.DataLossError as e:
+            raise PreflightError(f"{path} is corrupt ({str(e).strip().splitlines()[0]}); remake or remove it") from None
+    if not nonempty:
         raise PreflightError(f"no records in {pattern!r}: every file is empty")
     path = os.path.join(os.path.dirname(files[0]), "manifest.json")
     if tf.io.gfile.exists(path):
@@ -201,7 +207,10 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         to_save = options.save_checkpoints_steps - step % options.save_checkpoints_steps
         n = min(options.steps_per_loop, options.num_train_steps - step, to_save)
         begin = time.perf_counter()
-        figures = loop.train(iterator, n)
+        try:
+            figures = loop.train(iterator, n)
+        except tf.errors.DataLossError as e:
+            raise DataError(_name_corrupt_file(options.input, e, manager.latest_checkpoint)) from None
         seconds = time.perf_counter() - begin
         step += n
         if not all(math.isfinite(figures[k]) for k in ("loss", "mlm_loss", "nsp_loss")):
@@ -247,6 +256,22 @@ def _export(model, model_dir: str) -> None:
     save_native(model.encoder, os.path.join(model_dir, "export", "encoder"), overwrite=True)
     write_google_checkpoint(os.path.join(model_dir, "export", "google"), model.bert_config, original_weights(model),
                             overwrite=True)
+
+
+def _name_corrupt_file(pattern: str, error: Exception, checkpoint: str | None) -> str:
+    """TensorFlow's DataLossError does not say which file; read each one to find it."""
+    from pipelines.pretraining.input_pipeline import _compression, list_files
+    where = "one of the input files"
+    for path in list_files(pattern):
+        try:
+            for _ in tf.data.TFRecordDataset(path, compression_type=_compression(path)):
+                pass
+        except tf.errors.DataLossError:
+            where = path
+            break
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (f"{where} is corrupt ({first_line}); remake or remove it. Checkpoints are untouched; the last is "
+            f"{checkpoint or '(none yet)'}")
 
 
 def _append_jsonl(path: str, record: dict) -> None:
