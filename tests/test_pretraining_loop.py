@@ -358,3 +358,24 @@ def test_a_corrupt_tfrecord_is_named(data_dir, tmp_path, capsys):
     open(shard, "wb").write(bytes(raw))
     assert _run_cli(*_pretrain_args(str(broken), str(tmp_path / "run2"), 4)) == 2
     assert f"{shard} is corrupt" in capsys.readouterr().err
+
+
+def test_a_second_phase_with_longer_sequences(data_dir, tmp_path, minilm_vocab):
+    short = str(tmp_path / "short")
+    assert _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", short,
+                    "--dupe-factor", "1", "--max-seq-length", "64", "--max-predictions-per-seq", "10") == 0
+    model_dir = str(tmp_path / "phased")
+    args = _pretrain_args(short, model_dir, 4)
+    args += ["--max-seq-length", "64", "--max-predictions-per-seq", "10",
+             "--phase2-input", os.path.join(data_dir, "*.tfrecord"), "--phase2-steps", "4",
+             "--phase2-max-seq-length", "128", "--phase2-max-predictions-per-seq", "20", "--phase2-warmup-steps", "2"]
+    assert _run_cli(*args) == 0
+    records = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))]
+    assert [(r["step"], r["phase"]) for r in records] == [(2, 1), (4, 1), (6, 2), (8, 2)]
+    # each phase warms up (2 steps) and decays to zero on its own: 5e-4 peak
+    assert [round(r["learning_rate"], 7) for r in records] == [5e-4, 0.0, 5e-4, 0.0]  # the rate of the next step
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-8")
+    wrong = _pretrain_args(short, str(tmp_path / "wrong"), 4) + [
+        "--max-seq-length", "64", "--max-predictions-per-seq", "10", "--phase2-input",
+        os.path.join(data_dir, "*.tfrecord"), "--phase2-steps", "4", "--phase2-max-seq-length", "512"]
+    assert _run_cli(*wrong) == 2

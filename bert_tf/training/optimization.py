@@ -44,6 +44,29 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
+class PhasedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Phase one's schedule until `boundary`, then phase two's, counted from the boundary (each phase of a
+    sequence-length schedule warms up and decays on its own, as NVIDIA's BERT recipe does)."""
+
+    def __init__(self, first, second, boundary: int):
+        self.first, self.second, self.boundary = first, second, int(boundary)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        boundary = ops.cast(self.boundary, "float32")
+        return ops.where(step < boundary, self.first(step), self.second(ops.maximum(step - boundary, 0.0)))
+
+    def get_config(self):
+        return {"first": keras.saving.serialize_keras_object(self.first),
+                "second": keras.saving.serialize_keras_object(self.second), "boundary": self.boundary}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["first"]),
+                   keras.saving.deserialize_keras_object(config["second"]), config["boundary"])
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertAdamW(keras.optimizers.Optimizer):
     """google-research/bert's `AdamWeightDecayOptimizer` as a Keras 3 optimizer.
 
@@ -90,11 +113,13 @@ class BertAdamW(keras.optimizers.Optimizer):
 
 def create_optimizer(name: str = "adamw", learning_rate: float = 1e-4, total_steps: int = 1000,
                      warmup_steps: int = 0, weight_decay: float = 0.01, max_grad_norm: float | None = 1.0,
-                     epsilon: float = 1e-6, gradient_accumulation_steps: int | None = None) -> keras.optimizers.Optimizer:
+                     epsilon: float = 1e-6, gradient_accumulation_steps: int | None = None,
+                     schedule: keras.optimizers.schedules.LearningRateSchedule | None = None) -> keras.optimizers.Optimizer:
     """The recipe's optimizer with its schedule: `adamw` (the original's) or `lamb` (Keras' LAMB, the
     same decay exclusions). `gradient_accumulation_steps` is Keras' own accumulation, for `model.fit`
-    (the custom loop accumulates exactly instead; see `loop.py`)."""
-    schedule = WarmupLinearDecay(learning_rate, total_steps, warmup_steps)
+    (the custom loop accumulates exactly instead; see `loop.py`). `schedule` replaces the default
+    warmup-then-decay (e.g. a `PhasedSchedule`)."""
+    schedule = schedule or WarmupLinearDecay(learning_rate, total_steps, warmup_steps)
     common = dict(global_clipnorm=max_grad_norm, gradient_accumulation_steps=gradient_accumulation_steps)
     if name == "adamw":
         return BertAdamW(schedule, weight_decay=weight_decay, epsilon=epsilon, **common)

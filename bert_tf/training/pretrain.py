@@ -55,6 +55,23 @@ class PretrainOptions:
     max_predictions_per_seq: int = 20
     seed: int = 12345
     export: bool = True
+    phase2_input: str | None = None  # a second phase, usually longer sequences, after num_train_steps
+    phase2_steps: int = 0
+    phase2_max_seq_length: int = 512
+    phase2_max_predictions_per_seq: int = 80
+    phase2_learning_rate: float | None = None  # default: --learning-rate
+    phase2_warmup_steps: int | None = None  # default: --warmup-steps
+    phase2_train_batch_size: int | None = None  # default: --train-batch-size
+
+    def phases(self) -> list[tuple[str, str, int, int, int, int]]:
+        """(flag, pattern, last step, sequence length, predictions, global batch) of each phase."""
+        phases = [("--input", self.input, self.num_train_steps, self.max_seq_length, self.max_predictions_per_seq,
+                   self.train_batch_size)]
+        if self.phase2_input and self.phase2_steps > 0:
+            phases.append(("--phase2-input", self.phase2_input, self.num_train_steps + self.phase2_steps,
+                           self.phase2_max_seq_length, self.phase2_max_predictions_per_seq,
+                           self.phase2_train_batch_size or self.train_batch_size))
+        return phases
 
 
 def load_config(config: str):
@@ -97,16 +114,19 @@ def preflight(options: PretrainOptions, config) -> dict | None:
                                           ("--eval-input", options.eval_input)) if path and not path.startswith("gs://")]
         if local:
             problems.append(f"on TPU every path must be gs:// (the TPU workers cannot read this machine): {', '.join(local)}")
-    if options.train_batch_size % options.gradient_accumulation_steps:
-        problems.append(f"--train-batch-size {options.train_batch_size} is not divisible by "
-                        f"--gradient-accumulation-steps {options.gradient_accumulation_steps}")
-    if options.max_seq_length > config.max_position_embeddings:
-        problems.append(f"--max-seq-length {options.max_seq_length} exceeds the config's max_position_embeddings "
-                        f"{config.max_position_embeddings}")
     manifests = {}
-    for flag, pattern in (("--input", options.input), ("--eval-input", options.eval_input)):
-        if not pattern:
-            continue
+    checks = [(flag, pattern, seq, pred, batch) for flag, pattern, _, seq, pred, batch in options.phases()]
+    if options.eval_input:
+        checks.append(("--eval-input", options.eval_input, options.max_seq_length, options.max_predictions_per_seq,
+                       options.train_batch_size))
+    prefix = {"--input": "", "--phase2-input": "--phase2", "--eval-input": ""}
+    for flag, pattern, seq, pred, batch in checks:
+        if batch % options.gradient_accumulation_steps:
+            problems.append(f"the {flag} phase's batch {batch} is not divisible by "
+                            f"--gradient-accumulation-steps {options.gradient_accumulation_steps}")
+        if seq > config.max_position_embeddings:
+            problems.append(f"{prefix[flag]}--max-seq-length {seq} exceeds the config's max_position_embeddings "
+                            f"{config.max_position_embeddings}")
         manifest = manifests[flag] = _data_manifest(pattern)
         if manifest is None:
             continue
@@ -114,10 +134,10 @@ def preflight(options: PretrainOptions, config) -> dict | None:
         if manifest["vocab"].get("size") not in (None, config.vocab_size):
             problems.append(f"{flag}: the data was made with a vocab of {manifest['vocab']['size']} pieces "
                             f"({manifest['vocab']['file']}) but the config's vocab_size is {config.vocab_size}")
-        for key, flag_name in (("max_seq_length", "--max-seq-length"),
-                               ("max_predictions_per_seq", "--max-predictions-per-seq")):
-            if data[key] != getattr(options, key):
-                problems.append(f"{flag}: the data has {key} {data[key]} but {flag_name} is {getattr(options, key)}")
+        for key, value, flag_name in (("max_seq_length", seq, f"{prefix[flag]}--max-seq-length"),
+                                      ("max_predictions_per_seq", pred, f"{prefix[flag]}--max-predictions-per-seq")):
+            if data[key] != value:
+                problems.append(f"{flag}: the data has {key} {data[key]} but {flag_name.replace('----', '--')} is {value}")
     saved = os.path.join(options.model_dir, "bert_config.json")
     if tf.io.gfile.exists(saved):
         with tf.io.gfile.GFile(saved) as f:
@@ -128,21 +148,23 @@ def preflight(options: PretrainOptions, config) -> dict | None:
                             "choose another --model-dir")
     if problems:
         raise PreflightError("; ".join(problems))
-    return manifests.get("--input")
+    return manifests
 
 
 def _dataset_fn(options: PretrainOptions, pattern: str, global_batch: int, manifest: dict | None, training: bool,
-                seed: int):
+                seed: int, seq: int | None = None, pred: int | None = None):
+    seq = seq or options.max_seq_length
+    pred = pred or options.max_predictions_per_seq
     from pipelines.pretraining.input_pipeline import DynamicMasking, pretraining_dataset
     masking = None
     if manifest is not None and manifest["options"].get("dynamic_masking"):
         v = manifest["vocab"]
         masking = DynamicMasking(v["size"], v["mask_id"], v["cls_id"], v["sep_id"], v["pad_id"],
-                                 manifest["options"]["masked_lm_prob"], options.max_predictions_per_seq)
+                                 manifest["options"]["masked_lm_prob"], pred)
 
     def make(context):
-        return pretraining_dataset(pattern, global_batch, max_seq_length=options.max_seq_length,
-                                   max_predictions_per_seq=options.max_predictions_per_seq, is_training=training,
+        return pretraining_dataset(pattern, global_batch, max_seq_length=seq, max_predictions_per_seq=pred,
+                                   is_training=training,
                                    repeat=True, input_context=context, seed=seed, dynamic_masking=masking)
     return make
 
@@ -153,17 +175,18 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
 
     from bert_tf.models import BertEncoder, BertPretrainer
     from bert_tf.training.loop import PretrainingLoop
-    from bert_tf.training.optimization import create_optimizer
+    from bert_tf.training.optimization import PhasedSchedule, WarmupLinearDecay, create_optimizer
     from bert_tf.training.strategy import make_strategy
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     config = load_config(options.config)
-    manifest = preflight(options, config)
+    manifests = preflight(options, config)
     strategy = make_strategy(options.strategy, options.tpu)
     replicas = strategy.num_replicas_in_sync
-    micro_batch = options.train_batch_size // options.gradient_accumulation_steps
-    if micro_batch % replicas:
-        raise PreflightError(f"the per-step batch {micro_batch} does not split over {replicas} replicas")
+    for flag, _, _, _, _, batch in options.phases():
+        if (batch // options.gradient_accumulation_steps) % replicas:
+            raise PreflightError(f"the {flag} phase's per-step batch {batch // options.gradient_accumulation_steps} "
+                                 f"does not split over {replicas} replicas")
     if options.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
         raise PreflightError(f"--mixed-precision {options.mixed_precision!r}: choose float32, mixed_bfloat16 "
                              "or mixed_float16")
@@ -172,6 +195,8 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     keras.mixed_precision.set_dtype_policy(options.mixed_precision)
     tf.io.gfile.makedirs(options.model_dir)
     write_text_atomic(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
+    phases = options.phases()
+    total_steps = phases[-1][2]
 
     with strategy.scope():
         if options.init_checkpoint:
@@ -180,8 +205,14 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         else:
             encoder = BertEncoder.from_bert_config(config)
         model = BertPretrainer(encoder)
-        optimizer = create_optimizer(options.optimizer, options.learning_rate, options.num_train_steps,
-                                     options.warmup_steps, options.weight_decay, max_grad_norm=None)
+        schedule = WarmupLinearDecay(options.learning_rate, options.num_train_steps, options.warmup_steps)
+        if len(phases) > 1:
+            schedule = PhasedSchedule(schedule, WarmupLinearDecay(
+                options.phase2_learning_rate or options.learning_rate, options.phase2_steps,
+                options.warmup_steps if options.phase2_warmup_steps is None else options.phase2_warmup_steps),
+                boundary=options.num_train_steps)
+        optimizer = create_optimizer(options.optimizer, weight_decay=options.weight_decay, max_grad_norm=None,
+                                     schedule=schedule)
         optimizer.build(model.trainable_variables)
         loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=options.gradient_accumulation_steps,
                                jit_compile=options.jit_compile, max_grad_norm=options.max_grad_norm)
@@ -193,43 +224,49 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     step = int(optimizer.iterations.numpy())
     if step:
         log(f"resumed from {manager.latest_checkpoint} at step {step}")
-    if step >= options.num_train_steps:
-        log(f"already at step {step} of {options.num_train_steps}; nothing to train")
+    if step >= total_steps:
+        log(f"already at step {step} of {total_steps}; nothing to train")
 
-    dataset = strategy.distribute_datasets_from_function(
-        _dataset_fn(options, options.input, micro_batch, manifest, True, options.seed + step))
-    iterator = iter(dataset)
     metrics_path = os.path.join(options.model_dir, "metrics.jsonl")
     writer = tf.summary.create_file_writer(os.path.join(options.model_dir, "logs"))
     last: dict[str, Any] = {"step": step}
     start = time.time()
-    while step < options.num_train_steps:
-        to_save = options.save_checkpoints_steps - step % options.save_checkpoints_steps
-        n = min(options.steps_per_loop, options.num_train_steps - step, to_save)
-        begin = time.perf_counter()
-        try:
-            figures = loop.train(iterator, n)
-        except tf.errors.DataLossError as e:
-            raise DataError(_name_corrupt_file(options.input, e, manager.latest_checkpoint)) from None
-        seconds = time.perf_counter() - begin
-        step += n
-        if not all(math.isfinite(figures[k]) for k in ("loss", "mlm_loss", "nsp_loss")):
-            raise DivergedError(f"the loss is {figures['loss']} at step {step}; stopped without saving, the last "
-                                f"good checkpoint is {manager.latest_checkpoint or '(none yet)'}. Try a lower "
-                                "--learning-rate, more --warmup-steps or --max-grad-norm 1.0")
-        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        last = {"step": step, **{k: round(v, 6) for k, v in figures.items() if k != "examples"},
-                "learning_rate": learning_rate, "examples_per_second": round(figures["examples"] / seconds, 2),
-                "elapsed_s": round(time.time() - start, 2)}
-        _append_jsonl(metrics_path, last)
-        with writer.as_default(step=step):
-            for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy", "learning_rate",
-                        "examples_per_second"):
-                tf.summary.scalar(key, last[key])
-        log(f"step {step}/{options.num_train_steps}  loss {last['loss']:.4f}  mlm_acc {last['mlm_accuracy']:.4f}  "
-            f"nsp_acc {last['nsp_accuracy']:.4f}  lr {learning_rate:.3g}  {last['examples_per_second']:,.0f} seq/s")
-        if step % options.save_checkpoints_steps == 0 or step == options.num_train_steps:
-            manager.save(checkpoint_number=step)
+    for phase, (flag, pattern, end, seq, pred, batch) in enumerate(phases, start=1):
+        if step >= end:
+            continue
+        if len(phases) > 1:
+            log(f"phase {phase}: {pattern}, sequence length {seq}, batch {batch}, until step {end}")
+        dataset = strategy.distribute_datasets_from_function(_dataset_fn(
+            options, pattern, batch // options.gradient_accumulation_steps, manifests.get(flag), True,
+            options.seed + step, seq, pred))
+        iterator = iter(dataset)
+        while step < end:
+            to_save = options.save_checkpoints_steps - step % options.save_checkpoints_steps
+            n = min(options.steps_per_loop, end - step, to_save)
+            begin = time.perf_counter()
+            try:
+                figures = loop.train(iterator, n)
+            except tf.errors.DataLossError as e:
+                raise DataError(_name_corrupt_file(pattern, e, manager.latest_checkpoint)) from None
+            seconds = time.perf_counter() - begin
+            step += n
+            if not all(math.isfinite(figures[k]) for k in ("loss", "mlm_loss", "nsp_loss")):
+                raise DivergedError(f"the loss is {figures['loss']} at step {step}; stopped without saving, the last "
+                                    f"good checkpoint is {manager.latest_checkpoint or '(none yet)'}. Try a lower "
+                                    "--learning-rate, more --warmup-steps or --max-grad-norm 1.0")
+            learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            last = {"step": step, "phase": phase, **{k: round(v, 6) for k, v in figures.items() if k != "examples"},
+                    "learning_rate": learning_rate, "examples_per_second": round(figures["examples"] / seconds, 2),
+                    "elapsed_s": round(time.time() - start, 2)}
+            _append_jsonl(metrics_path, last)
+            with writer.as_default(step=step):
+                for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy", "learning_rate",
+                            "examples_per_second"):
+                    tf.summary.scalar(key, last[key])
+            log(f"step {step}/{total_steps}  loss {last['loss']:.4f}  mlm_acc {last['mlm_accuracy']:.4f}  "
+                f"nsp_acc {last['nsp_accuracy']:.4f}  lr {learning_rate:.3g}  {last['examples_per_second']:,.0f} seq/s")
+            if step % options.save_checkpoints_steps == 0 or step == end:
+                manager.save(checkpoint_number=step)
     writer.flush()
     if options.eval_input:
         last.update({f"eval_{k}": v for k, v in evaluate(options, model, strategy, loop).items()})
