@@ -145,11 +145,24 @@ MIRRORED = textwrap.dedent("""
         figures = loop.train(iter(strategy.experimental_distribute_dataset(dataset)), 3)
         out[name] = {"weights": [v.numpy().tolist() for v in model.trainable_variables], "loss": figures["loss"],
                      "replicas": strategy.num_replicas_in_sync}
+        # model.fit on the same strategy (equal MLM weights, so per-replica and global means agree)
+        keras.utils.set_random_seed(1)
+        with strategy.scope():
+            encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                                  attention_probs_dropout_prob=0.0)
+            model = BertPretrainer(encoder)
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+        data = _tiny_batch(48)
+        data["masked_lm_weights"] = np.ones_like(data["masked_lm_weights"])
+        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(16), epochs=1, verbose=0)
+        out[name]["fit_weights"] = [v.numpy().tolist() for v in model.trainable_variables]
     print(json.dumps(out))
 """)
 
 
 def test_mirrored_over_two_devices_equals_one_device(tmp_path):
+    """The custom loop and model.fit, each on MirroredStrategy over two logical CPUs vs one device."""
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
     done = subprocess.run([sys.executable, str(script), os.path.dirname(__file__)], capture_output=True, text=True,
@@ -159,6 +172,8 @@ def test_mirrored_over_two_devices_equals_one_device(tmp_path):
     assert out["mirrored"]["replicas"] == 2 and out["one"]["replicas"] == 1
     assert abs(out["one"]["loss"] - out["mirrored"]["loss"]) < 1e-5
     for a, b in zip(out["one"]["weights"], out["mirrored"]["weights"]):
+        np.testing.assert_allclose(np.array(a), np.array(b), atol=2e-6)
+    for a, b in zip(out["one"]["fit_weights"], out["mirrored"]["fit_weights"]):  # the model.fit path
         np.testing.assert_allclose(np.array(a), np.array(b), atol=2e-6)
 
 

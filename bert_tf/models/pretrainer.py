@@ -92,7 +92,7 @@ class BertPretrainer(keras.Model):
         regularization = self.losses
         if regularization:
             loss = loss + keras.ops.sum(regularization)
-        return loss
+        return _scaled_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         labels = self._labels(x, y)
@@ -132,3 +132,15 @@ class _RatioMetric(keras.metrics.Metric):
     def reset_state(self):
         self.numerator.assign(0.0)
         self.denominator.assign(0.0)
+
+
+def _scaled_for_replicas(loss):
+    """Under a tf.distribute strategy Keras sums the replicas' gradients and divides the reported loss
+    back, so a custom `compute_loss` must return its loss divided by the replica count (as Keras' own
+    losses do); without this, two replicas take twice the step of one device."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / replicas
+    return loss

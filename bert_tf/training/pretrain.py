@@ -194,7 +194,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         raise PreflightError("--mixed-precision mixed_float16 (loss scaling) is not supported yet; use mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(options.mixed_precision)
     tf.io.gfile.makedirs(options.model_dir)
-    write_text_atomic(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
+    _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
     phases = options.phases()
     total_steps = phases[-1][2]
 
@@ -273,7 +273,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         log("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("eval_")))
     if options.export:
         _export(model, options.model_dir)
-    write_text_atomic(os.path.join(options.model_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
+    _write_text(os.path.join(options.model_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
     return last
 
 
@@ -311,9 +311,23 @@ def _name_corrupt_file(pattern: str, error: Exception, checkpoint: str | None) -
             f"{checkpoint or '(none yet)'}")
 
 
+def _write_text(path: str, text: str) -> None:
+    """Atomic on a local disk (temporary name, rename); on gs:// an object appears whole when closed."""
+    if "://" in path:
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+    else:
+        write_text_atomic(path, text)
+
+
 def _append_jsonl(path: str, record: dict) -> None:
+    line = json.dumps(record) + "\n"
+    if "://" in path:  # object stores cannot append: rewrite the (small) file
+        previous = tf.io.gfile.GFile(path).read() if tf.io.gfile.exists(path) else ""
+        _write_text(path, previous + line)
+        return
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(line)
         f.flush()
 
 
