@@ -22,6 +22,7 @@ setup(
         "safetensors>=0.4",
         "numpy>=1.26",
         "crc32c>=2.3",  # TFRecord checksums for the pretraining-data writer (hardware CRC-32C)
+        "matplotlib>=3.8",  # loss-curve plots of training runs and reports
     ],
     extras_require={
         "test": [
