@@ -4,7 +4,8 @@
 2. `create-pretraining-data` for the training books (dupe factor 2) and, separately, the two held-out books.
 3. Train, on the identical stream of batches (static masks, fixed order), for `--steps` steps with the same
    learning-rate schedule (linear warmup over 10% of the steps, then linear decay to zero, peak `--lr`):
-   - ours: `BertPretrainer` (MLM + NSP) with our `PretrainingLoop` and the original's AdamW;
+   - ours: `BertPretrainer` (MLM + NSP) with our `PretrainingLoop` and the original's AdamW (with
+     `--adam-bias-correction`, Adam's bias-corrected moments, as keras' AdamW has);
    - keras-hub: `BertMaskedLM` on a `BertBackbone` of the same size (MLM only; no NSP head), `model.fit`
      with `keras.optimizers.AdamW` (weight decay 0.01, epsilon 1e-6, clipping 1.0).
 4. Every `--eval-every` steps, held-out MLM accuracy (over real masked positions) of both, and our NSP accuracy.
@@ -55,6 +56,8 @@ def main() -> None:
     parser.add_argument("--eval-batches", type=int, default=20)
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--out", default=os.path.join(HERE, "learning"))
+    parser.add_argument("--adam-bias-correction", action="store_true",
+                        help="our AdamW with Adam's bias correction (keras-hub's AdamW has it)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     work = os.path.join(args.out, "work")
@@ -85,7 +88,8 @@ def main() -> None:
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
         ours = BertPretrainer(BertEncoder.from_bert_config(config))
-        optimizer = create_optimizer("adamw", args.lr, args.steps, warmup, max_grad_norm=None)
+        optimizer = create_optimizer("adamw", args.lr, args.steps, warmup, max_grad_norm=None,
+                                     bias_correction=args.adam_bias_correction)
         loop = PretrainingLoop(ours, optimizer, strategy, max_grad_norm=1.0)
 
     backbone = keras_hub.models.BertBackbone(

@@ -41,9 +41,10 @@ def test_warmup_then_linear_decay():
     np.testing.assert_allclose(values, [0.0, 5e-4, 1e-3, 5e-4, 0.0, 0.0], atol=1e-9)
 
 
-def test_bert_adamw_is_the_originals_update():
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_bert_adamw_is_the_originals_update(bias_correction):
     """Two steps against google-research/bert's AdamWeightDecayOptimizer written out in numpy: no bias
-    correction, decay added to the update, LayerNorm and bias not decayed."""
+    correction, decay added to the update, LayerNorm and bias not decayed (and Adam's moments on request)."""
     import keras
 
     from bert_tf.training.optimization import BertAdamW
@@ -51,17 +52,20 @@ def test_bert_adamw_is_the_originals_update():
     kernel = keras.Variable(rng.normal(size=(3, 4)).astype("float32"), name="kernel")
     gamma = keras.Variable(rng.normal(size=(4,)).astype("float32"), name="gamma")
     kernel.path, gamma.path  # noqa: B018 (paths exist)
-    optimizer = BertAdamW(learning_rate=0.1, weight_decay=0.01, exclude=("gamma",))
+    optimizer = BertAdamW(learning_rate=0.1, weight_decay=0.01, exclude=("gamma",), bias_correction=bias_correction)
     expected = {"kernel": kernel.numpy().copy(), "gamma": gamma.numpy().copy()}
     m = {k: np.zeros_like(v) for k, v in expected.items()}
     v = {k: np.zeros_like(x) for k, x in expected.items()}
-    for _ in range(2):
+    for t in (1, 2):
         grads = {"kernel": rng.normal(size=(3, 4)).astype("float32"), "gamma": rng.normal(size=(4,)).astype("float32")}
         optimizer.apply_gradients([(tf.constant(grads["kernel"]), kernel), (tf.constant(grads["gamma"]), gamma)])
         for name in expected:
             m[name] = 0.9 * m[name] + 0.1 * grads[name]
             v[name] = 0.999 * v[name] + 0.001 * grads[name] ** 2
-            update = m[name] / (np.sqrt(v[name]) + 1e-6)
+            if bias_correction:
+                update = (m[name] / (1 - 0.9 ** t)) / (np.sqrt(v[name] / (1 - 0.999 ** t)) + 1e-6)
+            else:
+                update = m[name] / (np.sqrt(v[name]) + 1e-6)
             if name == "kernel":
                 update += 0.01 * expected[name]
             expected[name] = expected[name] - 0.1 * update

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup-steps", type=int, default=100)
     p.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
     p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--adam-bias-correction", action="store_true",
+                   help="Adam's bias-corrected moments (the Model Garden's, Hugging Face's); the original has none, "
+                        "which makes early steps several times larger: use this for high learning rates")
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
     p.add_argument("--mixed-precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"))

@@ -37,6 +37,7 @@ class PretrainOptions:
     learning_rate: float = 1e-4
     warmup_steps: int = 100
     optimizer: str = "adamw"
+    adam_bias_correction: bool = False  # the original's AdamW has none
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1
@@ -212,7 +213,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
                 options.warmup_steps if options.phase2_warmup_steps is None else options.phase2_warmup_steps),
                 boundary=options.num_train_steps)
         optimizer = create_optimizer(options.optimizer, weight_decay=options.weight_decay, max_grad_norm=None,
-                                     schedule=schedule)
+                                     schedule=schedule, bias_correction=options.adam_bias_correction)
         optimizer.build(model.trainable_variables)
         loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=options.gradient_accumulation_steps,
                                jit_compile=options.jit_compile, max_grad_norm=options.max_grad_norm)
