@@ -129,3 +129,9 @@ def bert_tokenizer(minilm_vocab):
 def tokenizer_lines() -> list[str]:
     with open(os.path.join(DATA, "tokenizer_lines.txt"), encoding="utf-8") as f:
         return [line.rstrip("\n") for line in f]
+
+
+def run_cli(*args: str) -> int:
+    """`bert-tf ARGS...` in this process (TensorFlow already loaded); returns the exit status."""
+    from bert_tf.cli import main
+    return main(list(args))

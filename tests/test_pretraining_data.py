@@ -13,14 +13,9 @@ import random
 import numpy as np
 import pytest
 
-from conftest import DATA, SHARED_DATA
+from conftest import DATA, SHARED_DATA, run_cli
 
 SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")  # 26 books, ~40k characters each
-
-
-def _run_cli(*args: str) -> int:
-    from bert_tf.cli import main
-    return main(list(args))
 
 
 def _records(output_dir: str, seq: int = 128, pred: int = 20) -> dict[str, np.ndarray]:
@@ -40,7 +35,7 @@ def _shard_bytes(output_dir: str) -> dict[str, bytes]:
 def slice_run(tmp_path_factory, minilm_vocab):
     """The slice, dupe factor 5, 3 shards, 0.25 MB blocks (4 blocks), one worker."""
     out = str(tmp_path_factory.mktemp("slice") / "data")
-    assert _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
+    assert run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
                     "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25") == 0
     return out
 
@@ -189,10 +184,10 @@ def test_labels_and_segments_are_the_original_tokenizers_text(slice_run, origina
 def test_same_bytes_for_two_runs_and_for_two_workers(slice_run, tmp_path, minilm_vocab):
     again = str(tmp_path / "again")
     args = ["--input", SLICE, "--vocab", minilm_vocab, "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25"]
-    assert _run_cli("create-pretraining-data", *args, "--output-dir", again, "--num-workers", "2") == 0
+    assert run_cli("create-pretraining-data", *args, "--output-dir", again, "--num-workers", "2") == 0
     assert _shard_bytes(again) == _shard_bytes(slice_run) and len(_shard_bytes(again)) == 3
     other_seed = str(tmp_path / "seed")
-    assert _run_cli("create-pretraining-data", *args, "--output-dir", other_seed, "--random-seed", "1") == 0
+    assert run_cli("create-pretraining-data", *args, "--output-dir", other_seed, "--random-seed", "1") == 0
     assert _shard_bytes(other_seed) != _shard_bytes(slice_run)
 
 
@@ -202,7 +197,7 @@ def test_gzip_input_and_gzip_output(slice_run, tmp_path, minilm_vocab):
     packed = tmp_path / "slice.txt.gz"
     packed.write_bytes(gzip.compress(open(SLICE, "rb").read()))
     out = str(tmp_path / "gz")
-    assert _run_cli("create-pretraining-data", "--input", str(packed), "--vocab", minilm_vocab, "--output-dir", out,
+    assert run_cli("create-pretraining-data", "--input", str(packed), "--vocab", minilm_vocab, "--output-dir", out,
                     "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25", "--gzip") == 0
     ours = _shard_bytes(out)
     assert sorted(ours) == sorted(name + ".gz" for name in _shard_bytes(slice_run))
@@ -236,17 +231,17 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(slice_run, tmp_path, minil
         return real(*a, **k)
 
     monkeypatch.setattr(examples, "block_records", interrupted)
-    assert _run_cli(*args) == 130
+    assert run_cli(*args) == 130
     assert not glob.glob(os.path.join(out, "*.tfrecord")) and not os.path.exists(os.path.join(out, "manifest.json"))
     assert not glob.glob(os.path.join(out, "**", "*.tmp-*"), recursive=True)
     assert len(glob.glob(os.path.join(out, ".work", "block-*.tfrecord"))) == 2
     calls.clear()
     monkeypatch.setattr(examples, "block_records", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    assert _run_cli(*args) == 0
+    assert run_cli(*args) == 0
     assert len(calls) == 2  # 4 blocks, 2 made before the interruption
     assert _shard_bytes(out) == _shard_bytes(slice_run)
     calls.clear()
-    assert _run_cli(*args) == 0 and not calls  # complete: nothing to do
+    assert run_cli(*args) == 0 and not calls  # complete: nothing to do
 
 
 def test_a_killed_run_resumes_to_the_same_bytes(slice_run, tmp_path, minilm_vocab):
@@ -275,12 +270,12 @@ def test_a_different_run_is_refused_unless_overwrite(slice_run, tmp_path, minilm
     out = str(tmp_path / "refuse")
     base = ["create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
             "--dupe-factor", "1"]
-    assert _run_cli(*base) == 0
+    assert run_cli(*base) == 0
     before = _shard_bytes(out)
     capsys.readouterr()
-    assert _run_cli(*base, "--masked-lm-prob", "0.2") == 2
+    assert run_cli(*base, "--masked-lm-prob", "0.2") == 2
     assert "different options" in capsys.readouterr().err and _shard_bytes(out) == before
-    assert _run_cli(*base, "--masked-lm-prob", "0.2", "--overwrite") == 0
+    assert run_cli(*base, "--masked-lm-prob", "0.2", "--overwrite") == 0
     assert _shard_bytes(out) != before
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     assert manifest["options"]["masked_lm_prob"] == 0.2
@@ -295,7 +290,7 @@ def _no_output(out: str) -> bool:
 def test_bad_inputs_give_clear_errors_and_no_partial_shards(tmp_path, minilm_vocab, capsys):
     def run(path, *extra):
         out = str(tmp_path / ("out-" + os.path.basename(path)))
-        code = _run_cli("create-pretraining-data", "--input", str(path), "--vocab", minilm_vocab,
+        code = run_cli("create-pretraining-data", "--input", str(path), "--vocab", minilm_vocab,
                         "--output-dir", out, "--dupe-factor", "1", *extra)
         return code, out, capsys.readouterr()
 
@@ -318,16 +313,16 @@ def test_bad_inputs_give_clear_errors_and_no_partial_shards(tmp_path, minilm_voc
 
     no_mask = tmp_path / "vocab_no_mask.txt"
     no_mask.write_text("\n".join(t for t in open(minilm_vocab, encoding="utf-8").read().split("\n") if t != "[MASK]"))
-    code = _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", str(no_mask), "--output-dir",
+    code = run_cli("create-pretraining-data", "--input", SLICE, "--vocab", str(no_mask), "--output-dir",
                     str(tmp_path / "nomask"), "--dupe-factor", "1")
     captured = capsys.readouterr()
     assert code == 2 and "[MASK]" in captured.err and str(no_mask) in captured.err and _no_output(str(tmp_path / "nomask"))
 
-    code = _run_cli("create-pretraining-data", "--input", str(tmp_path / "missing*.txt"), "--vocab", minilm_vocab,
+    code = run_cli("create-pretraining-data", "--input", str(tmp_path / "missing*.txt"), "--vocab", minilm_vocab,
                     "--output-dir", str(tmp_path / "missing"))
     assert code == 2 and "no input file matches" in capsys.readouterr().err
 
-    code = _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir",
+    code = run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir",
                     str(tmp_path / "badopt"), "--masked-lm-prob", "1.5")
     assert code == 2 and "masked_lm_prob" in capsys.readouterr().err
 
@@ -337,7 +332,7 @@ def test_one_huge_document_and_a_one_megabyte_line(tmp_path, minilm_vocab, capsy
     one_doc = tmp_path / "one_document.txt"
     one_doc.write_text("\n".join(lines) + "\n")  # no blank line: a single 300 kB document
     out = str(tmp_path / "one")
-    assert _run_cli("create-pretraining-data", "--input", str(one_doc), "--vocab", minilm_vocab, "--output-dir", out,
+    assert run_cli("create-pretraining-data", "--input", str(one_doc), "--vocab", minilm_vocab, "--output-dir", out,
                     "--dupe-factor", "1", "--block-mb", "0.05") == 0
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     assert manifest["num_blocks"] >= 3 and manifest["instances"] > 500  # cut into parts, memory bounded
@@ -348,14 +343,14 @@ def test_one_huge_document_and_a_one_megabyte_line(tmp_path, minilm_vocab, capsy
     long_line.write_text("A short first sentence.\n" + (word_salad * (1_000_000 // len(word_salad) + 1))[:1_000_000]
                          + "\nA last sentence.\n\nAnother document.\nWith two sentences.\n")
     out = str(tmp_path / "long")
-    assert _run_cli("create-pretraining-data", "--input", str(long_line), "--vocab", minilm_vocab,
+    assert run_cli("create-pretraining-data", "--input", str(long_line), "--vocab", minilm_vocab,
                     "--output-dir", out, "--dupe-factor", "2") == 0
     r = _records(out)
     assert len(r["input_ids"]) > 2 and (r["input_mask"].sum(axis=1) <= 128).all()
 
 
 def test_inspect_prints_counts_examples_and_statistics(slice_run, capsys):
-    assert _run_cli("inspect-pretraining-data", slice_run, "--examples", "2") == 0
+    assert run_cli("inspect-pretraining-data", slice_run, "--examples", "2") == 0
     out = capsys.readouterr().out
     manifest = json.load(open(os.path.join(slice_run, "manifest.json")))
     assert f"total: {manifest['instances']:,} records" in out
@@ -368,7 +363,7 @@ def test_inspect_prints_counts_examples_and_statistics(slice_run, capsys):
 def test_statistics_on_the_whole_gutenberg_corpus_with_the_defaults(tmp_path, minilm_vocab):
     """The issue's corpus and bounds, with every default (dupe factor 10: about 300k instances)."""
     out = str(tmp_path / "gutenberg")
-    assert _run_cli("create-pretraining-data", "--input", os.path.join(SHARED_DATA, "gutenberg", "corpus.txt"),
+    assert run_cli("create-pretraining-data", "--input", os.path.join(SHARED_DATA, "gutenberg", "corpus.txt"),
                     "--vocab", minilm_vocab, "--output-dir", out, "--num-shards", "4", "--num-workers", "2") == 0
     stats = json.load(open(os.path.join(out, "manifest.json")))["statistics"]
     assert stats["instances"] > 250_000

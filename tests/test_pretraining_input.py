@@ -12,14 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import DATA
+from conftest import DATA, run_cli
 
 SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")
-
-
-def _run_cli(*args: str) -> int:
-    from bert_tf.cli import main
-    return main(list(args))
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +22,8 @@ def made(tmp_path_factory, minilm_vocab):
     """Our files, masked (3 shards) and unmasked for dynamic masking (gzip, 1 shard)."""
     root = tmp_path_factory.mktemp("input")
     common = ["--input", SLICE, "--vocab", minilm_vocab, "--dupe-factor", "1", "--block-mb", "0.25"]
-    assert _run_cli("create-pretraining-data", *common, "--output-dir", str(root / "masked"), "--num-shards", "3") == 0
-    assert _run_cli("create-pretraining-data", *common, "--output-dir", str(root / "dynamic"), "--dynamic-masking",
+    assert run_cli("create-pretraining-data", *common, "--output-dir", str(root / "masked"), "--num-shards", "3") == 0
+    assert run_cli("create-pretraining-data", *common, "--output-dir", str(root / "dynamic"), "--dynamic-masking",
                     "--gzip") == 0
     return root
 
@@ -193,10 +188,10 @@ def test_tfds_text_dataset_gives_the_same_shards_as_the_text_file(tmp_path, mini
     GutenbergBooksSlice(data_dir=data_dir).download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     common = ["--vocab", minilm_vocab, "--dupe-factor", "2", "--num-shards", "2", "--block-mb", "0.25"]
-    assert _run_cli("create-pretraining-data", "--tfds", "gutenberg_books_slice:train", "--tfds-data-dir", data_dir,
+    assert run_cli("create-pretraining-data", "--tfds", "gutenberg_books_slice:train", "--tfds-data-dir", data_dir,
                     *common, "--output-dir", str(tmp_path / "from_tfds")) == 0
-    assert _run_cli("create-pretraining-data", "--input", SLICE, *common, "--output-dir", str(tmp_path / "from_text")) == 0
+    assert run_cli("create-pretraining-data", "--input", SLICE, *common, "--output-dir", str(tmp_path / "from_text")) == 0
     for shard in ("pretraining-00000-of-00002.tfrecord", "pretraining-00001-of-00002.tfrecord"):
         assert open(tmp_path / "from_tfds" / shard, "rb").read() == open(tmp_path / "from_text" / shard, "rb").read()
-    assert _run_cli("create-pretraining-data", "--tfds", "gutenberg_books_slice:train", "--tfds-data-dir", data_dir,
+    assert run_cli("create-pretraining-data", "--tfds", "gutenberg_books_slice:train", "--tfds-data-dir", data_dir,
                     "--text-feature", "body", *common, "--output-dir", str(tmp_path / "bad_feature")) == 2

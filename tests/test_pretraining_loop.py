@@ -16,20 +16,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import DATA
+from conftest import DATA, run_cli
 
 SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")
-
-
-def _run_cli(*args: str) -> int:
-    from bert_tf.cli import main
-    return main(list(args))
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, minilm_vocab):
     out = str(tmp_path_factory.mktemp("pretrain") / "data")
-    assert _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
+    assert run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
                     "--dupe-factor", "1", "--num-shards", "2", "--block-mb", "0.25") == 0
     return out
 
@@ -83,19 +78,23 @@ def _tiny_batch(n: int, seed: int = 0) -> dict[str, np.ndarray]:
             "next_sentence_labels": rng.integers(0, 2, (n, 1)).astype("int32")}
 
 
+def _tiny_pretrainer():
+    """A one-layer, 32-wide BERT with 500 pieces and no dropout (so batch size does not change the math)."""
+    from bert_tf import BertEncoder, BertPretrainer
+    return BertPretrainer(BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                                      attention_probs_dropout_prob=0.0))
+
+
 def _one_step(batch_size: int, accumulation: int, jit: bool = False, optimizer: str = "sgd"):
     import keras
 
-    from bert_tf import BertEncoder, BertPretrainer
     from bert_tf.training.loop import PretrainingLoop
     from bert_tf.training.optimization import create_optimizer
     keras.utils.set_random_seed(1)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
-        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                              attention_probs_dropout_prob=0.0)
-        model = BertPretrainer(encoder)
+        model = _tiny_pretrainer()
         opt = keras.optimizers.SGD(0.5) if optimizer == "sgd" else create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
         loop = PretrainingLoop(model, opt, strategy, accumulation_steps=accumulation, jit_compile=jit,
                                max_grad_norm=None if optimizer == "sgd" else 1.0)
@@ -130,7 +129,7 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     sys.path.insert(0, sys.argv[1])
-    from test_pretraining_loop import _tiny_batch
+    from test_pretraining_loop import _tiny_batch, _tiny_pretrainer
     from bert_tf import BertEncoder, BertPretrainer
     from bert_tf.training.loop import PretrainingLoop
     from bert_tf.training.optimization import create_optimizer
@@ -139,10 +138,7 @@ MIRRORED = textwrap.dedent("""
                            ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
         keras.utils.set_random_seed(1)
         with strategy.scope():
-            encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                                  attention_probs_dropout_prob=0.0)
-            model = BertPretrainer(encoder)
+            model = _tiny_pretrainer()
             optimizer = create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
             loop = PretrainingLoop(model, optimizer, strategy, max_grad_norm=1.0)
         dataset = tf.data.Dataset.from_tensor_slices(_tiny_batch(48)).batch(16)
@@ -152,10 +148,7 @@ MIRRORED = textwrap.dedent("""
         # model.fit on the same strategy (equal MLM weights, so per-replica and global means agree)
         keras.utils.set_random_seed(1)
         with strategy.scope():
-            encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                                  attention_probs_dropout_prob=0.0)
-            model = BertPretrainer(encoder)
+            model = _tiny_pretrainer()
             model.compile(optimizer=keras.optimizers.SGD(0.5))
         data = _tiny_batch(48)
         data["masked_lm_weights"] = np.ones_like(data["masked_lm_weights"])
@@ -213,7 +206,7 @@ def test_pretrain_learns_logs_evaluates_and_exports(data_dir, tmp_path, capsys):
     model_dir = str(tmp_path / "run")
     args = _pretrain_args(data_dir, model_dir, 24)
     args.remove("--no-export")
-    assert _run_cli(*args, "--eval-input", os.path.join(data_dir, "*00000*.tfrecord"), "--eval-steps", "4",
+    assert run_cli(*args, "--eval-input", os.path.join(data_dir, "*00000*.tfrecord"), "--eval-steps", "4",
                     "--learning-rate", "2e-3") == 0
     records = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))]
     assert records[-1]["loss"] < records[0]["loss"] - 1.0
@@ -223,7 +216,7 @@ def test_pretrain_learns_logs_evaluates_and_exports(data_dir, tmp_path, capsys):
     summary = json.load(open(os.path.join(model_dir, "summary.json")))
     assert "eval_mlm_accuracy" in summary and summary["step"] == 24
     capsys.readouterr()
-    assert _run_cli("evaluate-pretraining", "--model-dir", model_dir, "--input",
+    assert run_cli("evaluate-pretraining", "--model-dir", model_dir, "--input",
                     os.path.join(data_dir, "*00000*.tfrecord"), "--eval-steps", "4", "--batch-size", "8") == 0
     assert "mlm_accuracy" in capsys.readouterr().out
     from bert_tf import load_encoder
@@ -234,7 +227,7 @@ def test_preflight_refuses_mismatches(data_dir, tmp_path, capsys):
     def error(*extra, config="bert_tiny", model_dir=None):
         args = _pretrain_args(data_dir, model_dir or str(tmp_path / "pre"), 2)
         args[args.index("--config") + 1] = config
-        code = _run_cli(*args, *extra)
+        code = run_cli(*args, *extra)
         return code, capsys.readouterr().err
 
     small_vocab = tmp_path / "small.json"
@@ -250,10 +243,10 @@ def test_preflight_refuses_mismatches(data_dir, tmp_path, capsys):
     assert code == 2 and "not divisible" in err
     args = _pretrain_args(data_dir, str(tmp_path / "glob"), 2)
     args[args.index("--input") + 1] = str(tmp_path / "nothing*.tfrecord")
-    assert _run_cli(*args) == 2 and "no TFRecord file matches" in capsys.readouterr().err
+    assert run_cli(*args) == 2 and "no TFRecord file matches" in capsys.readouterr().err
     # a run directory of another model
     taken = str(tmp_path / "taken")
-    assert _run_cli(*_pretrain_args(data_dir, taken, 2)) == 0
+    assert run_cli(*_pretrain_args(data_dir, taken, 2)) == 0
     before = sorted(os.listdir(os.path.join(taken, "checkpoints")))
     code, err = error(config="bert_mini", model_dir=taken)
     assert code == 2 and "holds a run of another model" in err
@@ -272,7 +265,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
         return {**figures, "loss": float("nan")} if len(calls) == 3 else figures
 
     monkeypatch.setattr(PretrainingLoop, "train", train)
-    assert _run_cli(*_pretrain_args(data_dir, model_dir, 12)) == 2
+    assert run_cli(*_pretrain_args(data_dir, model_dir, 12)) == 2
     err = capsys.readouterr().err
     assert "the loss is nan at step 6" in err and "ckpt-4" in err
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-4")
@@ -283,7 +276,7 @@ MULTI_WORKER = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     import keras
     sys.path.insert(0, sys.argv[1])
-    from test_pretraining_loop import _tiny_batch
+    from test_pretraining_loop import _tiny_batch, _tiny_pretrainer
     from bert_tf import BertEncoder, BertPretrainer
     from bert_tf.training.loop import PretrainingLoop
     from bert_tf.training.optimization import create_optimizer
@@ -291,10 +284,7 @@ MULTI_WORKER = textwrap.dedent("""
     strategy = make_strategy("multi_worker")
     keras.utils.set_random_seed(1)
     with strategy.scope():
-        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                              attention_probs_dropout_prob=0.0)
-        model = BertPretrainer(encoder)
+        model = _tiny_pretrainer()
         optimizer = create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None)
         loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=2)
     def dataset_fn(context):
@@ -341,14 +331,9 @@ def test_fit_with_keras_gradient_accumulation_equals_a_larger_batch():
     update when every micro-batch carries the same MLM weight, as full-length pretraining data does."""
     import keras
 
-    from bert_tf import BertEncoder, BertPretrainer
-
     def fit(batch_size, accumulation):
         keras.utils.set_random_seed(1)
-        encoder = BertEncoder(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                              attention_probs_dropout_prob=0.0)
-        model = BertPretrainer(encoder)
+        model = _tiny_pretrainer()
         model.compile(optimizer=keras.optimizers.SGD(0.5, gradient_accumulation_steps=accumulation))
         before = [v.numpy().copy() for v in model.trainable_variables]
         data = _tiny_batch(32)
@@ -370,25 +355,25 @@ def test_a_corrupt_tfrecord_is_named(data_dir, tmp_path, capsys):
     raw = bytearray(open(shard, "rb").read())
     raw[5000:5010] = b"\xff" * 10  # inside the first records: a checksum mismatch
     open(shard, "wb").write(bytes(raw))
-    assert _run_cli(*_pretrain_args(str(broken), str(tmp_path / "run"), 4)) == 2
+    assert run_cli(*_pretrain_args(str(broken), str(tmp_path / "run"), 4)) == 2
     err = capsys.readouterr().err
     assert f"{shard} is corrupt" in err and "Checkpoints are untouched" in err
     raw[20:24] = b"\x00\x00\x00\x00"  # the very first record: caught by the preflight
     open(shard, "wb").write(bytes(raw))
-    assert _run_cli(*_pretrain_args(str(broken), str(tmp_path / "run2"), 4)) == 2
+    assert run_cli(*_pretrain_args(str(broken), str(tmp_path / "run2"), 4)) == 2
     assert f"{shard} is corrupt" in capsys.readouterr().err
 
 
 def test_a_second_phase_with_longer_sequences(data_dir, tmp_path, minilm_vocab):
     short = str(tmp_path / "short")
-    assert _run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", short,
+    assert run_cli("create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", short,
                     "--dupe-factor", "1", "--max-seq-length", "64", "--max-predictions-per-seq", "10") == 0
     model_dir = str(tmp_path / "phased")
     args = _pretrain_args(short, model_dir, 4)
     args += ["--max-seq-length", "64", "--max-predictions-per-seq", "10",
              "--phase2-input", os.path.join(data_dir, "*.tfrecord"), "--phase2-steps", "4",
              "--phase2-max-seq-length", "128", "--phase2-max-predictions-per-seq", "20", "--phase2-warmup-steps", "2"]
-    assert _run_cli(*args) == 0
+    assert run_cli(*args) == 0
     records = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))]
     assert [(r["step"], r["phase"]) for r in records] == [(2, 1), (4, 1), (6, 2), (8, 2)]
     # each phase warms up (2 steps) and decays to zero on its own: 5e-4 peak
@@ -397,4 +382,4 @@ def test_a_second_phase_with_longer_sequences(data_dir, tmp_path, minilm_vocab):
     wrong = _pretrain_args(short, str(tmp_path / "wrong"), 4) + [
         "--max-seq-length", "64", "--max-predictions-per-seq", "10", "--phase2-input",
         os.path.join(data_dir, "*.tfrecord"), "--phase2-steps", "4", "--phase2-max-seq-length", "512"]
-    assert _run_cli(*wrong) == 2
+    assert run_cli(*wrong) == 2
