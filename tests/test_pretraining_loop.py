@@ -383,3 +383,34 @@ def test_a_second_phase_with_longer_sequences(data_dir, tmp_path, minilm_vocab):
         "--max-seq-length", "64", "--max-predictions-per-seq", "10", "--phase2-input",
         os.path.join(data_dir, "*.tfrecord"), "--phase2-steps", "4", "--phase2-max-seq-length", "512"]
     assert run_cli(*wrong) == 2
+
+
+def test_float16_loss_scaling_skips_overflowing_steps():
+    """mixed_float16: Keras' LossScaleOptimizer in the loop; a step whose scaled loss overflows changes no
+    weight and halves the scale; a normal step trains."""
+    import keras
+
+    from bert_tf.training.loop import PretrainingLoop
+    from bert_tf.training.optimization import create_optimizer
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(1)
+        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        with strategy.scope():
+            model = _tiny_pretrainer()
+            optimizer = keras.optimizers.LossScaleOptimizer(create_optimizer("adamw", 1e-3, 10, 0, max_grad_norm=None))
+            loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=2)
+        assert model.encoder.compute_dtype == "float16" and model.trainable_variables[0].dtype == "float32"
+        data = iter(strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(_tiny_batch(64)).batch(8).repeat()))
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        optimizer.dynamic_scale.assign(3e38)  # the scaled loss overflows float32
+        loop.train(data, 1)
+        assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+        assert float(optimizer.dynamic_scale.numpy()) == pytest.approx(1.5e38)
+        optimizer.dynamic_scale.assign(2.0 ** 15)
+        figures = loop.train(data, 2)
+        assert np.isfinite(figures["loss"])
+        assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

@@ -42,6 +42,11 @@ class PretrainingLoop:
             raise ValueError("build the model before making its loop (its variables must exist)")
         if not optimizer.built:  # slots created here, in the strategy's scope, not lazily inside the graph
             optimizer.build(model.trainable_variables)
+        import keras
+        # float16: Keras' LossScaleOptimizer owns the dynamic scale and skips non-finite steps (across
+        # replicas); the loss is multiplied by the scale, gradients are unscaled for clipping and
+        # scaled back for it to check and unscale.
+        self.loss_scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else None
         self._gradients = tf.function(self._gradients_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train = tf.function(self._train_impl)
         self._evaluate = tf.function(self._evaluate_impl)
@@ -62,7 +67,7 @@ class PretrainingLoop:
                 "mlm_correct": tf.cast(mlm_correct, tf.float32), "nsp_loss_sum": tf.reduce_sum(nsp_xent),
                 "nsp_correct": tf.cast(nsp_correct, tf.float32), "examples": tf.cast(count, tf.float32)}
 
-    def _gradients_impl(self, batches, mlm_norm, example_norm):
+    def _gradients_impl(self, batches, mlm_norm, example_norm, scale):
         variables = self.model.trainable_variables
         total = None
         stats = {k: tf.constant(0.0) for k in STAT_KEYS}
@@ -73,6 +78,7 @@ class PretrainingLoop:
                 loss = micro["mlm_loss_sum"] / mlm_norm + micro["nsp_loss_sum"] / example_norm
                 if self.model.losses:
                     loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) / len(batches)
+                loss = loss * scale
             grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
                      for g, v in zip(tape.gradient(loss, variables), variables)]
             total = grads if total is None else [a + b for a, b in zip(total, grads)]
@@ -84,10 +90,15 @@ class PretrainingLoop:
         local_weight = tf.add_n([tf.reduce_sum(tf.cast(b["masked_lm_weights"], tf.float32)) for b in batches])
         local_count = tf.add_n([tf.cast(tf.shape(b["input_word_ids"])[0], tf.float32) for b in batches])
         weight, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [local_weight, local_count])
-        grads, stats = self._gradients(batches, weight + 1e-5, count)
+        scale = tf.cast(self.loss_scale, tf.float32) if self.loss_scale is not None else tf.constant(1.0)
+        grads, stats = self._gradients(batches, weight + 1e-5, count, scale)
         grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         if self.max_grad_norm:
+            if self.loss_scale is not None:
+                grads = [g / scale for g in grads]
             grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+            if self.loss_scale is not None:
+                grads = [g * scale for g in grads]
         replicas = context.num_replicas_in_sync
         if replicas > 1:
             grads = [g / replicas for g in grads]

@@ -191,8 +191,6 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     if options.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
         raise PreflightError(f"--mixed-precision {options.mixed_precision!r}: choose float32, mixed_bfloat16 "
                              "or mixed_float16")
-    if options.mixed_precision == "mixed_float16":
-        raise PreflightError("--mixed-precision mixed_float16 (loss scaling) is not supported yet; use mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(options.mixed_precision)
     tf.io.gfile.makedirs(options.model_dir)
     _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
@@ -214,6 +212,8 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
                 boundary=options.num_train_steps)
         optimizer = create_optimizer(options.optimizer, weight_decay=options.weight_decay, max_grad_norm=None,
                                      schedule=schedule, bias_correction=options.adam_bias_correction)
+        if options.mixed_precision == "mixed_float16":  # dynamic loss scaling, saved in the checkpoints
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
         loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=options.gradient_accumulation_steps,
                                jit_compile=options.jit_compile, max_grad_norm=options.max_grad_norm)
