@@ -364,8 +364,7 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims,
         made += 1
         instances += counts["instances"]
         if progress is not None:
-            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
-                      "cpu_s": time.process_time()})
+            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0]})
     if progress is not None:
         progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
                   "finished": True})
