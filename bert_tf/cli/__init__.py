@@ -18,10 +18,10 @@ def _quiet_tensorflow() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bert_tf.cli import convert, pretrain, pretraining_data, quickstart, tokenize, vocab
+    from bert_tf.cli import convert, finetune, pretrain, pretraining_data, quickstart, tokenize, vocab
     parser = argparse.ArgumentParser(prog="bert-tf", description="BERT for TensorFlow shops.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (quickstart, convert, vocab, tokenize, pretraining_data, pretrain):
+    for module in (quickstart, convert, vocab, tokenize, pretraining_data, pretrain, finetune):
         module.add_parser(sub)
     return parser
 
@@ -31,14 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bert_tf.checkpoints.errors import CheckpointError
     from bert_tf.config import ConfigError
+    from bert_tf.finetuning.errors import FinetuneError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
     from bert_tf.training.errors import DataError, DivergedError, PreflightError
+    from pipelines.finetuning.errors import FinetuneDataError
     from pipelines.pretraining.errors import OptionsError
     try:
         return args.func(args) or 0
-    except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError, DataError,
-            FileNotFoundError, FileExistsError) as e:
+    except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError,
+            DataError, FinetuneError, FinetuneDataError, FileNotFoundError, FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

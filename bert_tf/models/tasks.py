@@ -33,6 +33,10 @@ class _EncoderTask(keras.Model):
     def build(self, input_shape=None):
         self.built = True
 
+    @property
+    def bert_config(self):
+        return self.encoder.bert_config
+
     def _logits(self, inputs, training):
         encoded = self.encoder({k: inputs[k] for k in ENCODER_INPUTS}, training=training)
         return self.head(encoded[self.head_inputs], training=training)
