@@ -111,8 +111,8 @@ class SentenceTask:
     def loss(self):
         import keras
         if self.regression:
-            return keras.losses.MeanSquaredError(), None
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True), None
+            return keras.losses.MeanSquaredError(reduction="mean_with_sample_weight"), None
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"), None
 
     # ------------------------------------------------------------------------------ evaluation
     @property

@@ -61,8 +61,12 @@ def bucketed_batches(examples: tf.data.Dataset, batch_size: int, max_seq_length:
     return examples.group_by_window(key_func=bucket_of, reduce_func=reduce, window_size=batch_size)
 
 
-def split_features(batch: dict, label_keys: tuple[str, ...]):
-    """`(inputs, labels, weights)` for `model.fit`: model inputs plus `index`; labels; the row weights."""
+def split_features(batch: dict, label_keys: tuple[str, ...], token_weights: str | None = None):
+    """`(inputs, labels, sample weights)` for `model.fit`. The weights are the row weights (0 for filler
+    rows), times `batch[token_weights]` per token when given (tagging: 1 on first pieces only)."""
     inputs = {k: batch[k] for k in ENCODER_INPUTS}
     labels = batch[label_keys[0]] if len(label_keys) == 1 else {k: batch[k] for k in label_keys}
-    return inputs, labels, batch["weight"]
+    weights = batch["weight"]
+    if token_weights is not None:
+        weights = batch[token_weights] * weights[:, None]
+    return inputs, labels, weights
