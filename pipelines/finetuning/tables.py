@@ -155,6 +155,8 @@ def _resolve(path: str, number: int, header: list[str] | None, wanted: dict[str,
 
 def first_row(path: str) -> list[str] | dict | None:
     """The first row of a table (its header, when it has one), or None for an empty file."""
+    if not os.path.isfile(path):
+        raise FinetuneDataError(f"{path}: no such file")
     for _, row in _rows(path, table_format(path)):
         return row
     return None
