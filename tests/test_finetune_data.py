@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 from bert_tf.metrics.squad import normalize_answer
-from pipelines.finetuning.batching import bucketed_batches
 from pipelines.finetuning.conll import read_conll, tagging_features
 from pipelines.finetuning.errors import FinetuneDataError
 from pipelines.finetuning.glue_tasks import GLUE_TASKS

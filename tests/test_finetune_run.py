@@ -145,6 +145,36 @@ def test_bad_inputs_fail_clearly_before_training(tiny_inits, tmp_path, capsys):
         assert not out.exists()  # nothing written for a run that could not start
 
 
+def test_killed_run_resumes_from_its_last_epoch(tiny_inits, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "run"
+    args = ["finetune", "--task", "classify", "--glue", "sst2", "--init", tiny_inits["native"], "--train",
+            os.path.join(DATA, "sst2_train_300.tsv"), "--eval-fraction", "0.2", "--output-dir", str(out),
+            "--max-seq-length", "48", "--batch-size", "16", "--epochs", "4"]
+    proc = subprocess.Popen([sys.executable, "-m", "bert_tf.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=os.path.dirname(HERE))
+    history = out / "eval_history.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and history.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = [json.loads(l) for l in history.read_text().splitlines()]
+    assert 1 <= len(first) < 4 and not (out / "train_summary.json").exists()
+    assert run_cli(*args) == 0  # the same command resumes
+    steps = [json.loads(l)["step"] for l in history.read_text().splitlines()]
+    per_epoch = steps[0]
+    # One evaluation per epoch, at steps per_epoch, 2 per_epoch, ...: no epoch was trained twice.
+    assert steps == [per_epoch * (k + 1) for k in range(4)]
+    assert not (out / "backup").exists()  # removed once the run finished
+
+
 @pytest.mark.slow
 def test_sst2_8000_rows_from_minilm_reaches_87_percent(minilm_dir, tmp_path):
     """The acceptance run: MiniLM-L6 on the first 8,000 SST-2 rows, one epoch, length 64, held-out split

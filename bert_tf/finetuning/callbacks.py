@@ -35,7 +35,8 @@ class EvaluateAndKeepBest(keras.callbacks.Callback):
         return -math.inf
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
+        # The optimizer's step, not a count of calls: a resumed run (BackupAndRestore) goes on from it.
+        self.step = int(self.model.optimizer.iterations.numpy())
         if self.every_steps and self.step % self.every_steps == 0 and self.step % self.steps_per_epoch:
             self.evaluate()
 

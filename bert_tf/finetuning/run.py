@@ -61,13 +61,9 @@ def _prepare_output_dir(options: FinetuneOptions) -> bool:
 def run_finetuning(options: FinetuneOptions, log=print) -> dict:
     """Train, evaluate and keep the best model; returns the summary written to `train_summary.json`."""
     import keras
-    import tensorflow as tf
 
-    from bert_tf.finetuning.callbacks import EvaluateAndKeepBest
-    from bert_tf.finetuning.init import init_vocab_and_casing, load_init_encoder
+    from bert_tf.finetuning.init import init_vocab_and_casing
     from bert_tf.tokenization import BertTokenizer
-    from bert_tf.training.optimization import create_optimizer
-    from bert_tf.training.strategy import make_strategy
 
     if options.train is None and not options.tfds:
         raise FinetuneError("give --train FILE (or --tfds NAME)")
@@ -95,8 +91,25 @@ def run_finetuning(options: FinetuneOptions, log=print) -> dict:
         write_text_atomic(os.path.join(options.output_dir, RUN_FILE),
                           json.dumps({"options": options.to_dict(), "meta": meta}, indent=2) + "\n")
 
+    previous_policy = keras.mixed_precision.dtype_policy()
     if options.mixed_precision != "float32":
         keras.mixed_precision.set_dtype_policy(options.mixed_precision)
+    try:
+        return _train(options, task, tokenizer, vocab, run_vocab, resuming, train_data, steps_per_epoch, fit_epochs,
+                      total_steps, warmup, train_examples, log)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)  # a run does not change the caller's policy
+
+
+def _train(options, task, tokenizer, vocab, run_vocab, resuming, train_data, steps_per_epoch, fit_epochs,
+           total_steps, warmup, train_examples, log) -> dict:
+    import keras
+
+    from bert_tf.finetuning.callbacks import EvaluateAndKeepBest
+    from bert_tf.finetuning.init import load_init_encoder
+    from bert_tf.training.optimization import create_optimizer
+    from bert_tf.training.strategy import make_strategy
+
     strategy = make_strategy(options.strategy, options.tpu)
     with strategy.scope():
         encoder = load_init_encoder(options.init, dtype=options.mixed_precision
