@@ -221,6 +221,14 @@ def test_pretrain_learns_logs_evaluates_and_exports(data_dir, tmp_path, capsys):
     assert "mlm_accuracy" in capsys.readouterr().out
     from bert_tf import load_encoder
     assert load_encoder(os.path.join(model_dir, "export", "google")).bert_config.hidden_size == 128
+    # Both exports carry the data's vocab, so the run directory itself is a fine-tuning --init.
+    assert os.path.isfile(os.path.join(model_dir, "export", "encoder", "vocab.txt"))
+    assert os.path.isfile(os.path.join(model_dir, "export", "google", "vocab.txt"))
+    finetuned = str(tmp_path / "sst2")
+    assert run_cli("finetune", "--task", "classify", "--glue", "sst2", "--init", model_dir, "--train",
+                   os.path.join(DATA, "finetune", "sst2_train_300.tsv"), "--train-limit", "64", "--output-dir",
+                   finetuned, "--max-seq-length", "32", "--epochs", "1") == 0
+    assert os.path.isfile(os.path.join(finetuned, "best", "model.keras"))
 
 
 def test_preflight_refuses_mismatches(data_dir, tmp_path, capsys):

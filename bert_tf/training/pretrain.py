@@ -273,7 +273,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         last.update({f"eval_{k}": v for k, v in evaluate(options, model, strategy, loop).items()})
         log("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("eval_")))
     if options.export:
-        _export(model, options.model_dir)
+        _export(model, options.model_dir, _data_vocab(options.input))
     _write_text(os.path.join(options.model_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
     return last
 
@@ -287,13 +287,21 @@ def evaluate(options: PretrainOptions, model, strategy, loop) -> dict[str, float
     return {k: v for k, v in figures.items() if k != "examples"}
 
 
-def _export(model, model_dir: str) -> None:
+def _data_vocab(pattern: str) -> str | None:
+    """The vocab the training data was made with (from its manifest), when it is still there."""
+    manifest = _data_manifest(pattern)
+    path = ((manifest or {}).get("vocab") or {}).get("file")
+    return path if path and os.path.isfile(path) else None
+
+
+def _export(model, model_dir: str, vocab_file: str | None = None) -> None:
+    """The encoder in our format and in Google's, each with the data's vocab so fine-tuning can start from it."""
     from bert_tf.checkpoints.google import write_google_checkpoint
     from bert_tf.checkpoints.loading import original_weights
     from bert_tf.checkpoints.native import save_native
-    save_native(model.encoder, os.path.join(model_dir, "export", "encoder"), overwrite=True)
+    save_native(model.encoder, os.path.join(model_dir, "export", "encoder"), vocab_file=vocab_file, overwrite=True)
     write_google_checkpoint(os.path.join(model_dir, "export", "google"), model.bert_config, original_weights(model),
-                            overwrite=True)
+                            vocab_file=vocab_file, overwrite=True)
 
 
 def _name_corrupt_file(pattern: str, error: Exception, checkpoint: str | None) -> str:
