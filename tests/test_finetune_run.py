@@ -85,6 +85,22 @@ def test_glue_pairs_run_and_report_their_metrics(tiny_inits, tmp_path, task, met
     assert metrics <= set(results) and all(0 <= results[m] <= 1 for m in metrics)
 
 
+def test_tfds_glue_by_name(tiny_inits, tmp_path, capsys):
+    """`--tfds glue/NAME` reads train/validation of a prepared TFDS dataset (TFDS' mock data stands in for one:
+    no network here), and an unprepared one is a clear error, not a download."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        assert run_cli("finetune", "--task", "classify", "--glue", "mrpc", "--tfds", "glue/mrpc", "--init",
+                       tiny_inits["native"], "--output-dir", str(tmp_path / "mrpc"), *FAST) == 0
+    results = _json(os.path.join(tmp_path, "mrpc", "eval_results.json"))
+    assert results["examples"] == 40 and {"f1", "accuracy"} <= set(results)
+    capsys.readouterr()
+    assert run_cli("finetune", "--task", "classify", "--glue", "sst2", "--tfds", "glue/sst2", "--tfds-data-dir",
+                   str(tmp_path / "no-tfds"), "--init", tiny_inits["native"], "--output-dir",
+                   str(tmp_path / "x"), *FAST) == 2
+    assert "cannot load it without downloading" in capsys.readouterr().err
+
+
 def test_regression_reports_correlations(tiny_inits, tmp_path, capsys):
     rows = [{"a": f"the film is {w}", "b": f"a {w} movie", "score": s}
             for w, s in (("great", 5.0), ("bad", 0.5), ("fine", 3.0), ("awful", 0.0), ("superb", 4.8))] * 12
