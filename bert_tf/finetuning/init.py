@@ -25,13 +25,12 @@ def init_vocab_and_casing(path: str, vocab: str | None, lower_case: bool | None)
     from bert_tf.checkpoints.loading import read_checkpoint
     from bert_tf.tokenization.vocab import load_vocab, vocab_is_cased
     path = resolve_init_path(path)
-    for candidate in (os.path.join(path, "vocab.txt"), os.path.join(os.path.dirname(path), "vocab.txt")):
-        if os.path.isfile(candidate):
-            found = candidate
-            break
-    else:
-        found = None
-    vocab = vocab or found
+    if not os.path.exists(path):
+        read_checkpoint(path)  # a checkpoint prefix, or a clear "not found"
+    # A folder holds its vocab; a checkpoint prefix (dir/bert_model.ckpt) has it beside it.
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    found = os.path.join(folder, "vocab.txt")
+    vocab = vocab or (found if os.path.isfile(found) else None)
     if vocab is None:
         fmt = read_checkpoint(path).format
         raise FinetuneError(f"--init {path} ({fmt} format) has no vocab.txt: pass --vocab")
