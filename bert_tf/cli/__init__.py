@@ -18,10 +18,10 @@ def _quiet_tensorflow() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bert_tf.cli import convert, finetune, pretrain, pretraining_data, quickstart, tokenize, vocab
+    from bert_tf.cli import convert, export, finetune, pretrain, pretraining_data, quickstart, tokenize, vocab
     parser = argparse.ArgumentParser(prog="bert-tf", description="BERT for TensorFlow shops.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (quickstart, convert, vocab, tokenize, pretraining_data, pretrain, finetune):
+    for module in (quickstart, convert, vocab, tokenize, pretraining_data, pretrain, finetune, export):
         module.add_parser(sub)
     return parser
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bert_tf.checkpoints.errors import CheckpointError
     from bert_tf.config import ConfigError
+    from bert_tf.export.op_check import ServingCompatibilityError
     from bert_tf.finetuning.errors import FinetuneError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError,
-            DataError, FinetuneError, FinetuneDataError, FileNotFoundError, FileExistsError) as e:
+            DataError, FinetuneError, FinetuneDataError, ServingCompatibilityError, FileNotFoundError, FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

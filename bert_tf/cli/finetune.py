@@ -69,8 +69,10 @@ def add_parser(sub) -> None:
     e.add_argument("--eval", help="file to score (default: the run's --eval)")
     e.set_defaults(func=run_evaluate)
 
-    q = sub.add_parser("predict", help="predictions of a fine-tuned run for a file or texts (JSON lines out)")
-    q.add_argument("run_dir")
+    q = sub.add_parser("predict", help="predictions of a fine-tuned run or an exported SavedModel (JSON lines out)")
+    q.add_argument("run_dir", nargs="?", help="a finetune output directory")
+    q.add_argument("--saved-model", help="an exported SavedModel (BASE or BASE/VERSION) instead of a run directory; "
+                                         "loaded with tensorflow and tensorflow-text only")
     q.add_argument("--input", help="a file in the task's format (labels not needed)")
     q.add_argument("--text", action="append", help="a text (repeatable); for SQuAD the context")
     q.add_argument("--text-b", action="append", help="second text of a pair; for SQuAD the question")
@@ -106,13 +108,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from bert_tf.finetuning.load import load_finetuned
     if bool(args.input) == bool(args.text):
         print("bert-tf predict: error: give --input FILE or --text (not both)", file=sys.stderr)
         return 2
-    run_ = load_finetuned(args.run_dir)
-    records = (run_.task.predict_file(run_.model, args.input) if args.input
-               else run_.task.predict_texts(run_.model, args.text, args.text_b))
+    if bool(args.run_dir) == bool(args.saved_model):
+        print("bert-tf predict: error: give a run directory or --saved-model (one of them)", file=sys.stderr)
+        return 2
+    if args.saved_model:
+        from bert_tf.export.saved_model_predict import predict_saved_model
+        texts = args.text or [l.rstrip("\n") for l in open(args.input, encoding="utf-8") if l.strip()]
+        records = predict_saved_model(args.saved_model, texts, args.text_b)
+    else:
+        from bert_tf.finetuning.load import load_finetuned
+        run_ = load_finetuned(args.run_dir)
+        records = (run_.task.predict_file(run_.model, args.input) if args.input
+                   else run_.task.predict_texts(run_.model, args.text, args.text_b))
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     for record in records:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -87,7 +87,7 @@ class SentenceTask:
             if len(self.label_list) < 2:
                 raise FinetuneError(f"{self.train_table.path}: only one label ({self.label_list[0]!r}) in the "
                                     f"training data; classification needs two or more")
-        self.meta.update(labels=self.label_list, glue=o.glue)
+        self.meta.update(labels=self.label_list, glue=o.glue, pair=self.train_table.text_b is not None)
         self.train_targets = self.targets(self.train_table)
         self.eval_targets = self.targets(self.eval_table) if self.eval_table is not None else None
 
