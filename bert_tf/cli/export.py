@@ -19,6 +19,18 @@ def add_parser(sub) -> None:
                    help="the oldest TF Serving release that must run it (2.12-2.19 share one op set)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
     p.set_defaults(func=run)
+    h = sub.add_parser("export-hub", help="export a pretrained encoder as a TF Hub style preprocess/encoder pair",
+                       description="Writes OUTPUT_preprocess/<v> (text in, input_word_ids/input_mask/input_type_ids "
+                                   "out; tokenize and bert_pack_inputs callables) and OUTPUT_encoder/<v> "
+                                   "(pooled_output, sequence_output, encoder_outputs; mlm when the checkpoint has "
+                                   "the masked-LM head). Both load with tensorflow + tensorflow-text alone.")
+    h.add_argument("--checkpoint", required=True, help="anything load_encoder reads (or a pretrain run dir)")
+    h.add_argument("--output", required=True, help="e.g. saved_models/minilm: writes minilm_preprocess, minilm_encoder")
+    h.add_argument("--seq-length", type=int, default=128)
+    h.add_argument("--version", type=int)
+    h.add_argument("--vocab", help="vocab.txt when the checkpoint has none")
+    h.add_argument("--overwrite", action="store_true")
+    h.set_defaults(func=run_hub)
     c = sub.add_parser("check-serving", help="list a SavedModel's non-core ops and check a TF Serving release has them")
     c.add_argument("path")
     c.add_argument("--serving-target", default="2.12", choices=("2.12", "2.20"))
@@ -29,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from bert_tf.export.exporter import export_run
     path = export_run(args.model_dir, args.output, args.version, args.serving_target, args.overwrite)
     print(f"exported {path}")
+    return 0
+
+
+def run_hub(args: argparse.Namespace) -> int:
+    from bert_tf.export.hub import export_hub_pair
+    export_hub_pair(args.checkpoint, args.output, args.seq_length, args.version, args.vocab, overwrite=args.overwrite)
     return 0
 
 
