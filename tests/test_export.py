@@ -172,3 +172,61 @@ def test_serve_ids_compiles_with_xla(exported):
     compiled = tf.function(module._serve_ids, jit_compile=True)
     np.testing.assert_allclose(compiled(**ids)["probabilities"].numpy(), module.serve_ids(**ids)["probabilities"],
                                atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def span_and_tag_runs(tmp_path_factory, minilm_vocab):
+    from bert_tf import BertEncoder
+    from bert_tf.checkpoints import save_native
+    root = tmp_path_factory.mktemp("export2")
+    save_native(BertEncoder.from_preset("bert_tiny", vocab_size=30522), str(root / "init"), vocab_file=minilm_vocab)
+    runs = {}
+    for task, extra in (("squad", ["--train", os.path.join(DATA, "squad_train_slice.json"), "--max-seq-length", "128",
+                                   "--doc-stride", "48"]),
+                        ("tag", ["--train", os.path.join(DATA, "conll_train_slice.txt"), "--max-seq-length", "48"])):
+        run = str(root / task)
+        assert run_cli("finetune", "--task", task, "--init", str(root / "init"), "--output-dir", run, "--epochs", "1",
+                       "--learning-rate", "1e-3", *extra) == 0
+        assert run_cli("export", "--model-dir", run, "--output", str(root / "sm" / task)) == 0
+        runs[task] = (run, str(root / "sm" / task / "1"))
+    return runs
+
+
+def test_squad_export_answers_like_the_original_post_processing(span_and_tag_runs):
+    from bert_tf.finetuning.load import load_finetuned
+    from pipelines.finetuning.squad import SquadData, SquadExample, split_context
+    from pipelines.finetuning.squad_answers import best_answers
+    run_dir, saved = span_and_tag_runs["squad"]
+    contexts = ["The tower was finished in 1889 in Paris by Gustave Eiffel's company.",
+                "Notre Dame's main building, the Golden Dome, was rebuilt in 1879 after a fire."]
+    questions = ["When was the tower finished?", "What was rebuilt after a fire?"]
+    serve = tf.saved_model.load(saved).signatures["serving_default"]
+    served = serve(question=tf.constant(questions), context=tf.constant(contexts))
+    run = load_finetuned(run_dir)
+    data = SquadData("t", [SquadExample(str(i), q, split_context(c)[0], []) for i, (q, c) in
+                           enumerate(zip(questions, contexts))], False, [])
+    from pipelines.finetuning.squad import squad_features
+    features = squad_features(run.tokenizer, data, 128, 48, 64, training=False)
+    ids = {k: features.arrays[k] for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    out = run.model(ids, training=False)
+    # Exhaustive original post-processing (n-best over every position) on the Keras model's logits.
+    answers, _ = best_answers(data, features, list(out["start_logits"].numpy()), list(out["end_logits"].numpy()),
+                              run.tokenizer, n_best_size=128, max_answer_length=30)
+    assert [a.decode() for a in served["answer"].numpy()] == [answers["0"], answers["1"]]
+    width = served["start_logits"].shape[1]
+    np.testing.assert_allclose(served["start_logits"].numpy(), out["start_logits"].numpy()[:, :width], atol=1e-5)
+
+
+def test_tagger_export_tags_words_like_predict(span_and_tag_runs):
+    from bert_tf.finetuning.load import load_finetuned
+    run_dir, saved = span_and_tag_runs["tag"]
+    texts = ["John Smith flew to Paris with Lufthansa .", "EU rejects German call to boycott British lamb .",
+             " ".join(["Word"] * 80), ""]
+    served = tf.saved_model.load(saved).signatures["serving_default"](text=tf.constant(texts))
+    run = load_finetuned(run_dir)
+    expected = run.task.predict_texts(run.model, texts)
+    for i, record in enumerate(expected):
+        n = len(record["words"])
+        assert [w.decode() for w in served["words"].numpy()[i][:n]] == record["words"]
+        assert [t.decode() for t in served["tags"].numpy()[i][:n]] == record["tags"]
+        assert all(t == b"" for t in served["tags"].numpy()[i][n:])

@@ -25,7 +25,7 @@ def _sha256(path: str) -> str:
 
 
 def build_serving_module(run):
-    from bert_tf.export.serving_modules import ClassifierServing
+    from bert_tf.export.serving_modules import ClassifierServing, SpanServing, TaggerServing
     from bert_tf.finetuning.errors import FinetuneError
     o, meta = run.options, run.meta
     if o.task in ("classify", "regress"):
@@ -34,15 +34,23 @@ def build_serving_module(run):
             pair = bool(o.text_b_column) or (o.glue not in (None, "sst2", "cola"))
         return ClassifierServing(run.model, run.tokenizer, o.max_seq_length,
                                  None if o.task == "regress" else list(meta["labels"]), pair)
-    raise FinetuneError(f"export of --task {o.task} runs is not supported yet")
+    if o.task == "squad":
+        return SpanServing(run.model, run.tokenizer, o.max_seq_length, o.max_query_length, o.max_answer_length)
+    if o.task == "tag":
+        return TaggerServing(run.model, run.tokenizer, o.max_seq_length, list(meta["labels"]))
+    raise FinetuneError(f"cannot export a --task {o.task} run")
+
+
+def _signature_inputs(module, texts) -> dict:
+    import tensorflow as tf
+    texts = tf.constant(texts)
+    names = [spec.name for spec in module.serve_text.input_signature]
+    return {name: texts for name in names}
 
 
 def _reference_outputs(run, module, texts):
     """The in-memory model's outputs on `texts` (the same packing the signature does)."""
-    import tensorflow as tf
-    texts = tf.constant(texts)
-    args = (texts, texts) if getattr(module, "pair", False) else (texts,)
-    return {k: v.numpy() for k, v in module.serve_text(*args).items()}
+    return {k: v.numpy() for k, v in module.serve_text(**_signature_inputs(module, texts)).items()}
 
 
 def export_run(run_dir: str, output: str, version: int | None = None, serving_target: str = "2.12",
@@ -61,9 +69,7 @@ def export_run(run_dir: str, output: str, version: int | None = None, serving_ta
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         report = check_serving(tmp, serving_target)
         loaded = tf.saved_model.load(tmp)
-        texts = tf.constant(PROBES)
-        kwargs = {"text": texts, "text_b": texts} if getattr(module, "pair", False) else {"text": texts}
-        served = loaded.signatures["serving_default"](**kwargs)
+        served = loaded.signatures["serving_default"](**_signature_inputs(module, PROBES))
         for name, value in reference.items():
             got = served[name].numpy()
             if got.dtype.kind in "fc":
