@@ -27,19 +27,27 @@ def predict_saved_model(path: str, texts: list[str], texts_b: list[str] | None =
     info = json.load(open(info_file, encoding="utf-8")) if os.path.isfile(info_file) else {}
     serve = tf.saved_model.load(path).signatures["serving_default"]
     names = list(serve.structured_input_signature[1])
-    if "text_b" in names and (not texts_b or len(texts_b) != len(texts)):
-        raise ValueError(f"{path} takes sentence pairs: give one --text-b per --text")
-    kwargs = {"text": tf.constant(texts, tf.string)}
-    if "text_b" in names:
-        kwargs["text_b"] = tf.constant(texts_b, tf.string)
+    second = "question" if "question" in names else "text_b" if "text_b" in names else None
+    if second and (not texts_b or len(texts_b) != len(texts)):
+        raise ValueError(f"{path} takes {'a question per context' if second == 'question' else 'sentence pairs'}: "
+                         f"give one --text-b per --text")
+    kwargs = {"context" if second == "question" else "text": tf.constant(texts, tf.string)}
+    if second:
+        kwargs[second] = tf.constant(texts_b, tf.string)
     outputs = {k: v.numpy() for k, v in serve(**kwargs).items()}
+    outputs.pop("logits", None) if "tags" in outputs else None  # per-piece logits: not useful per word
     records = []
     for i, text in enumerate(texts):
-        record = {"text": text}
-        if "text_b" in kwargs:
-            record["text_b"] = texts_b[i]
+        record = {"context" if second == "question" else "text": text}
+        if second:
+            record[second] = texts_b[i]
         for name, value in sorted(outputs.items()):
+            if name in ("start_logits", "end_logits"):
+                continue
             v = value[i]
+            if name in ("tags", "words"):
+                record[name] = [t.decode("utf-8") for t in v if t]
+                continue
             record[name] = v.decode("utf-8") if isinstance(v, bytes) else v.tolist()
         if info.get("labels") and "probabilities" in record:
             record["probabilities"] = dict(zip(info["labels"], record["probabilities"]))
