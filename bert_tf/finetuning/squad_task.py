@@ -66,7 +66,7 @@ class SquadTask:
 
     def build_model(self, encoder):
         from bert_tf.models import BertSpanLabeler
-        return BertSpanLabeler(encoder)
+        return BertSpanLabeler(encoder, dropout=self.options.dropout)  # --dropout (0.1) before the span head too
 
     def loss(self):
         import keras
