@@ -140,7 +140,11 @@ def test_squad_end_to_end(tiny_inits, tmp_path, capsys):
     assert {"exact_match", "f1"} <= set(results) and results["examples"] == 32
     records = _predict(capsys, out, "--text", "The tower was finished in 1889 in Paris.", "--text-b",
                        "When was the tower finished?")
-    assert records[0]["answer"] and records[0]["answer"] in "The tower was finished in 1889 in Paris."
+    # A span of the context, or the original's "empty" when no top-20 start/end pair is a valid span (an untrained
+    # tiny model can get there).
+    answer = records[0]["answer"]
+    assert answer == "empty" or (answer and answer in "The tower was finished in 1889 in Paris.")
+    assert abs(sum(x["probability"] for x in records[0]["n_best"]) - 1) < 1e-3 or len(records[0]["n_best"]) == 5
 
 
 def test_bad_inputs_fail_clearly_before_training(tiny_inits, tmp_path, capsys):

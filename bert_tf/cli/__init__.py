@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from bert_tf.config import ConfigError
     from bert_tf.export.op_check import ServingCompatibilityError
     from bert_tf.finetuning.errors import FinetuneError
+    from bert_tf.quickstart.stages import QuickstartError
     from bert_tf.text_files import TextInputError
     from bert_tf.tokenization.vocab import VocabError
     from bert_tf.training.errors import DataError, DivergedError, PreflightError
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError,
-            DataError, FinetuneError, FinetuneDataError, ServingCompatibilityError, FileNotFoundError, FileExistsError) as e:
+            DataError, FinetuneError, FinetuneDataError, ServingCompatibilityError,
+            QuickstartError, FileNotFoundError, FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
