@@ -200,7 +200,8 @@ def test_squad_export_answers_like_the_original_post_processing(span_and_tag_run
     contexts = ["The tower was finished in 1889 in Paris by Gustave Eiffel's company.",
                 "Notre Dame's main building, the Golden Dome, was rebuilt in 1879 after a fire."]
     questions = ["When was the tower finished?", "What was rebuilt after a fire?"]
-    serve = tf.saved_model.load(saved).signatures["serving_default"]
+    loaded = tf.saved_model.load(saved)
+    serve = loaded.signatures["serving_default"]
     served = serve(question=tf.constant(questions), context=tf.constant(contexts))
     run = load_finetuned(run_dir)
     data = SquadData("t", [SquadExample(str(i), q, split_context(c)[0], []) for i, (q, c) in
@@ -222,7 +223,8 @@ def test_tagger_export_tags_words_like_predict(span_and_tag_runs):
     run_dir, saved = span_and_tag_runs["tag"]
     texts = ["John Smith flew to Paris with Lufthansa .", "EU rejects German call to boycott British lamb .",
              " ".join(["Word"] * 80), ""]
-    served = tf.saved_model.load(saved).signatures["serving_default"](text=tf.constant(texts))
+    loaded = tf.saved_model.load(saved)
+    served = loaded.signatures["serving_default"](text=tf.constant(texts))
     run = load_finetuned(run_dir)
     expected = run.task.predict_texts(run.model, texts)
     for i, record in enumerate(expected):

@@ -25,7 +25,8 @@ def predict_saved_model(path: str, texts: list[str], texts_b: list[str] | None =
     path = resolve_version(path)
     info_file = os.path.join(path, "export_info.json")
     info = json.load(open(info_file, encoding="utf-8")) if os.path.isfile(info_file) else {}
-    serve = tf.saved_model.load(path).signatures["serving_default"]
+    model = tf.saved_model.load(path)  # kept alive: a signature alone does not hold the variables
+    serve = model.signatures["serving_default"]
     names = list(serve.structured_input_signature[1])
     second = "question" if "question" in names else "text_b" if "text_b" in names else None
     if second and (not texts_b or len(texts_b) != len(texts)):

@@ -53,7 +53,8 @@ SERVE_SCRIPT = r"""
 import json, sys
 import tensorflow as tf
 import tensorflow_text  # the tokenizer's ops; nothing of bert_tf is imported here
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+model = tf.saved_model.load(sys.argv[1])
+serve = model.signatures["serving_default"]
 texts = json.loads(sys.argv[2])
 out = serve(text=tf.constant(texts))
 print(json.dumps([{"text": t, "label": l.decode(), "probabilities": p.tolist()}
