@@ -165,6 +165,32 @@ def test_bad_inputs_fail_clearly_before_training(tiny_inits, tmp_path, capsys):
         assert not out.exists()  # nothing written for a run that could not start
 
 
+MIRRORED = r"""
+import sys, tempfile
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from bert_tf.cli import main
+init, data = sys.argv[1], sys.argv[2]
+out = tempfile.mkdtemp()
+common = ["--init", init, "--max-seq-length", "48", "--epochs", "1", "--strategy", "mirrored"]
+for i in range(2):  # two runs in one process: each its own MirroredStrategy
+    assert main(["finetune", "--task", "classify", "--glue", "sst2", "--train", data + "/sst2_train_300.tsv",
+                 "--eval-fraction", "0.2", "--output-dir", f"{out}/c{i}", *common]) == 0
+assert main(["finetune", "--task", "tag", "--train", data + "/conll_train_slice.txt", "--eval-fraction", "0.2",
+             "--output-dir", f"{out}/t", *common]) == 0
+print("MIRRORED OK")
+"""
+
+
+def test_mirrored_over_two_cpu_devices_back_to_back(tiny_inits):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", MIRRORED, tiny_inits["native"], DATA], capture_output=True, text=True,
+                          cwd=os.path.dirname(HERE), env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert "MIRRORED OK" in proc.stdout, proc.stderr[-3000:]
+
+
 def test_killed_run_resumes_from_its_last_epoch(tiny_inits, tmp_path):
     import signal
     import subprocess

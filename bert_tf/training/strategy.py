@@ -43,6 +43,11 @@ def make_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.S
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        if not gpus:
+            # Several CPU devices: reduce on one device. The default collective all-reduce keys its instances
+            # per process, and a second MirroredStrategy in the same process (another fine-tuning run, a test)
+            # then meets "Shape mismatch in the collective instance".
+            return tf.distribute.MirroredStrategy(cross_device_ops=tf.distribute.ReductionToOneDevice())
         return tf.distribute.MirroredStrategy()
     device = gpus[0].name if gpus else tf.config.list_logical_devices("CPU")[0].name
     return tf.distribute.OneDeviceStrategy(device)
