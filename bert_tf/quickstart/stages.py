@@ -40,7 +40,7 @@ class QuickstartOptions:
     steps: int = 500
     batch_size: int = 64
     learning_rate: float = 1e-3
-    vocab_size: int = 8000
+    vocab_size: int = 5000  # all the pieces 3 MB of books can give at the learner's count threshold
     finetune_epochs: int = 4
     finetune_learning_rate: float = 2e-4
     seed: int = 0
