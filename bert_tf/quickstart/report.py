@@ -53,7 +53,9 @@ def _plots(o, pretrain_records: list[dict], curves: dict[str, list[dict]]) -> tu
 
 
 def write_report(o, state: dict) -> str:
-    pretrain_records = _jsonl(os.path.join(o.workdir, "pretrain", "metrics.jsonl"))
+    # A resumed run logs the steps after its last checkpoint again: keep the latest record of each step.
+    by_step = {r["step"]: r for r in _jsonl(os.path.join(o.workdir, "pretrain", "metrics.jsonl"))}
+    pretrain_records = [by_step[s] for s in sorted(by_step)]
     curves = {n: _jsonl(os.path.join(o.workdir, n, "eval_history.jsonl"))
               for n in ("finetune_pretrained", "finetune_random")}
     _plots(o, pretrain_records, curves)
