@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from typing import Iterator
+
+from bert_tf.atomic import atomic_folder
 
 
 def existing_versions(base: str) -> list[int]:
@@ -24,21 +24,13 @@ def next_version(base: str) -> int:
 def new_version_folder(base: str, version: int | None = None, overwrite: bool = False) -> Iterator[tuple[str, int]]:
     """Yield `(temporary folder, version)`; on success it is renamed to `base/<version>`, on error removed.
 
-    The temporary name is not a number, so a TF Serving instance watching `base` never sees a half-written
-    version. An existing version is refused unless `overwrite`.
+    The temporary name (`.<version>.tmp-...`) is not a number, so a TF Serving instance watching `base` never
+    sees a half-written version. An existing version is refused unless `overwrite`.
     """
     version = next_version(base) if version is None else int(version)
     final = os.path.join(base, str(version))
     if os.path.exists(final) and not overwrite:
         raise FileExistsError(f"{final} already exists: version {version} is never overwritten without --overwrite "
                               f"(omit --version to write version {next_version(base)})")
-    os.makedirs(base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
-    try:
+    with atomic_folder(final, overwrite=overwrite) as tmp:
         yield tmp, version
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
