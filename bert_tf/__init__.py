@@ -8,6 +8,8 @@ Public API (everything else may change):
 - `load_encoder`, `load_pretrainer`: import Google, Hugging Face and bert-tf checkpoints.
 - `BertTokenizer`: the reference WordPiece tokenizer as TensorFlow ops (tokenize, pack, detokenize).
 - `learn_vocab`: learn a WordPiece vocab from text files.
+- `FinetuneOptions`, `run_finetuning`: the `bert-tf finetune` job (GLUE-style tables, SQuAD, CoNLL tagging).
+- `export_run`, `export_hub_pair`, `check_serving`: SavedModels for TF Serving, the TF Hub style pair, the op check.
 
 Names are imported on first use, so `import bert_tf` (and the CLI's start-up) does not pay for
 TensorFlow until a model is touched.
@@ -28,6 +30,9 @@ _EXPORTS = {
     "CheckpointError": "bert_tf.checkpoints",
     "BertTokenizer": "bert_tf.tokenization", "VocabError": "bert_tf.tokenization",
     "learn_vocab": "bert_tf.tokenization",
+    "FinetuneOptions": "bert_tf.finetuning", "run_finetuning": "bert_tf.finetuning",
+    "export_run": "bert_tf.export.exporter", "export_hub_pair": "bert_tf.export.hub",
+    "check_serving": "bert_tf.export.op_check",
 }
 
 __all__ = sorted(_EXPORTS)
