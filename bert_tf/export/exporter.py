@@ -48,7 +48,7 @@ def _signature_inputs(module, texts) -> dict:
     return {name: texts for name in names}
 
 
-def _reference_outputs(run, module, texts):
+def _reference_outputs(module, texts):
     """The in-memory model's outputs on `texts` (the same packing the signature does)."""
     return {k: v.numpy() for k, v in module.serve_text(**_signature_inputs(module, texts)).items()}
 
@@ -62,7 +62,7 @@ def export_run(run_dir: str, output: str, version: int | None = None, serving_ta
     from bert_tf.finetuning.load import load_finetuned
     run = load_finetuned(run_dir)
     module = build_serving_module(run)
-    reference = _reference_outputs(run, module, PROBES)
+    reference = _reference_outputs(module, PROBES)
     best = os.path.join(run_dir, "best", "eval_results.json")
     best = json.load(open(best, encoding="utf-8")) if os.path.isfile(best) else {}
     with new_version_folder(output, version, overwrite) as (tmp, number):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bert_tf.finetuning.errors import FinetuneError
+from bert_tf.finetuning.holdout import holdout_split
 from bert_tf.finetuning.inference import predict_in_order
 from bert_tf.metrics.classification import classification_metrics
 from pipelines.finetuning.batching import split_features
@@ -78,10 +79,8 @@ class SentenceTask:
             self.train_table = self.read(o.train, limit=o.train_limit)
             self.eval_table = self.read(o.eval) if o.eval else None
         if self.eval_table is None and o.eval_fraction > 0:
-            order = np.random.default_rng(o.seed).permutation(len(self.train_table))
-            cut = len(order) - max(1, int(round(o.eval_fraction * len(order))))
-            self.train_table, self.eval_table = (self.train_table.subset(sorted(order[:cut])),
-                                                 self.train_table.subset(sorted(order[cut:])))
+            kept, held = holdout_split(len(self.train_table), o.eval_fraction, o.seed)
+            self.train_table, self.eval_table = self.train_table.subset(kept), self.train_table.subset(held)
         if not self.regression:
             self.label_list = list(o.labels) if o.labels else infer_label_list(self.train_table.labels)
             if len(self.label_list) < 2:

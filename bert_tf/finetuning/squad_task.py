@@ -3,10 +3,10 @@ official EM/F1."""
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from bert_tf.finetuning.errors import FinetuneError
+from bert_tf.finetuning.holdout import holdout_split
 from bert_tf.finetuning.inference import predict_in_order
 from bert_tf.metrics.squad import squad_v1_scores, squad_v2_scores
 from bert_tf.models.encoder import ENCODER_INPUTS
@@ -39,11 +39,9 @@ class SquadTask:
         self.eval_table = read_squad(o.eval, training=False) if o.eval else None
         if self.eval_table is None and o.eval_fraction > 0:
             examples = self.train_data.examples
-            order = np.random.default_rng(o.seed).permutation(len(examples))
-            cut = len(order) - max(1, int(round(o.eval_fraction * len(order))))
-            self.eval_table = SquadData(o.train, [examples[i] for i in sorted(order[cut:])],
-                                        self.train_data.version_2, [])
-            self.train_data = SquadData(o.train, [examples[i] for i in sorted(order[:cut])],
+            kept, held = holdout_split(len(examples), o.eval_fraction, o.seed)
+            self.eval_table = SquadData(o.train, [examples[i] for i in held], self.train_data.version_2, [])
+            self.train_data = SquadData(o.train, [examples[i] for i in kept],
                                         self.train_data.version_2, self.train_data.skipped)
         if self.version_2 is None:
             self.version_2 = self.train_data.version_2 or bool(self.eval_table and self.eval_table.version_2)

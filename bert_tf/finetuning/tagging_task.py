@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from bert_tf.finetuning.errors import FinetuneError
+from bert_tf.finetuning.holdout import holdout_split
 from bert_tf.finetuning.inference import predict_in_order
 from bert_tf.metrics.conlleval import entity_scores
 from pipelines.finetuning.batching import bucketed_batches, split_features
@@ -35,10 +35,8 @@ class TaggingTask:
         self.train_data = read_conll(o.train, limit=o.train_limit)
         self.eval_table = read_conll(o.eval) if o.eval else None
         if self.eval_table is None and o.eval_fraction > 0:
-            order = np.random.default_rng(o.seed).permutation(len(self.train_data))
-            cut = len(order) - max(1, int(round(o.eval_fraction * len(order))))
-            self.train_data, self.eval_table = _subset(self.train_data, sorted(order[:cut])), \
-                _subset(self.train_data, sorted(order[cut:]))
+            kept, held = holdout_split(len(self.train_data), o.eval_fraction, o.seed)
+            self.train_data, self.eval_table = _subset(self.train_data, kept), _subset(self.train_data, held)
         self.label_list = list(o.labels) if o.labels else infer_tag_list(self.train_data.tags)
         if len(self.label_list) < 2:
             raise FinetuneError(f"{o.train}: only one tag in the training data")
