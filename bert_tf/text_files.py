@@ -74,29 +74,46 @@ def iter_lines(path: str, on_bytes: Callable[[int], None] | None = None,
     `TextInputError`, or, when `on_bad_line` is given, is skipped and reported to it (the message
     names the file, line and byte offset).
     """
-    offset = 0
+    for line, _ in iter_line_spans(path, on_bytes=on_bytes, on_bad_line=on_bad_line):
+        yield line
+
+
+def iter_line_spans(path: str, start: int = 0, stop: int | None = None,
+                    on_bytes: Callable[[int], None] | None = None,
+                    on_bad_line: Callable[[str], None] | None = None) -> Iterator[tuple[str, int]]:
+    """`(line, end)` for the lines of `path` from byte `start` (a line start) up to byte `stop` (a line
+    end; None: the end of the file); `end` is the byte offset just past the line, in the decompressed
+    stream for gzip. Planning a corpus records these offsets so that another process can read one
+    block of it again (`pipelines/pretraining/block_plan.py`); seeking in a gzip file decompresses
+    from its start, so such corpora should come in many small files."""
+    offset = start
     with _open_binary(path) as f:
+        if start:
+            f.seek(start)
         disk = getattr(f, "fileobj", None)  # gzip: the compressed stream, for progress
-        last_disk = 0
+        last_disk = disk.tell() if disk is not None else start
         for number, raw in enumerate(f, start=1):
+            if stop is not None and offset >= stop:
+                break
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                message = (f"{path}: line {number}, byte offset {offset + e.start}: not valid UTF-8 "
+                where = f"line {number}, " if start == 0 else ""
+                message = (f"{path}: {where}byte offset {offset + e.start}: not valid UTF-8 "
                            f"(byte 0x{raw[e.start]:02x})")
                 if on_bad_line is None:
                     raise TextInputError(message + "; convert the file to UTF-8") from None
                 on_bad_line(message)
                 offset += len(raw)
                 continue
-            if number == 1 and line.startswith("\ufeff"):
+            if number == 1 and start == 0 and line.startswith("\ufeff"):
                 line = line[1:]
             offset += len(raw)
             if on_bytes is not None and number % 1024 == 0:
                 position = disk.tell() if disk is not None else offset
                 on_bytes(position - last_disk)
                 last_disk = position
-            yield line.rstrip("\r\n")
+            yield line.rstrip("\r\n"), offset
         if on_bytes is not None:
             position = disk.tell() if disk is not None else offset
             on_bytes(position - last_disk)

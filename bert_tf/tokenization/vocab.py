@@ -25,10 +25,11 @@ class CasingMismatchWarning(UserWarning):
 
 def read_vocab_file(path: str | os.PathLike) -> list[str]:
     """The tokens of a vocab file, one per line, stripped of surrounding whitespace as the original does."""
+    from bert_tf import storage
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not storage.exists(path):
         raise FileNotFoundError(f"vocab file not found: {path}")
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         data = f.read()
     try:
         text = data.decode("utf-8")

@@ -21,19 +21,18 @@ How a run goes:
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import multiprocessing
 import os
 import queue
-import shutil
 import sys
 import time
 from typing import Any, Callable, Iterator
 
-from bert_tf.atomic import write_text_atomic
-from pipelines.pretraining.blocks import Line, iter_blocks, text_file_lines, tfds_lines
+from bert_tf import storage
+from bert_tf.storage import write_text_atomic
+from pipelines.pretraining.blocks import Line, TextBlock, iter_blocks, text_file_lines, tfds_lines
 from pipelines.pretraining.examples import ExampleOptions
 
 MANIFEST = "manifest.json"
@@ -66,10 +65,10 @@ class Source:
         if self.tfds:
             return {"tfds": self.tfds, "text_feature": self.text_feature,
                     "data_dir": os.path.abspath(self.tfds_data_dir) if self.tfds_data_dir else None}
-        return [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in self.files]
+        return [{"path": storage.absolute(p), "bytes": storage.size(p)} for p in self.files]
 
     def total_bytes(self) -> int:
-        return 0 if self.tfds else sum(os.path.getsize(p) for p in self.files)
+        return 0 if self.tfds else sum(storage.size(p) for p in self.files)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,148 +96,182 @@ class RunSpec:
 
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def _block_path(work: str, index: int, gzip: bool) -> str:
-    return os.path.join(work, f"block-{index:06d}.tfrecord" + (".gz" if gzip else ""))
+    return storage.join(work, f"block-{index:06d}.tfrecord" + (".gz" if gzip else ""))
+
+
+def _counts_path(work: str, index: int) -> str:
+    return storage.join(work, f"block-{index:06d}.json")
 
 
 def _prepare_output(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], overwrite: bool) -> str | None:
     """Check what the directory holds. Returns "complete" when it already holds this run."""
-    os.makedirs(output_dir, exist_ok=True)
-    work = os.path.join(output_dir, WORK)
-    manifest_path = os.path.join(output_dir, MANIFEST)
+    storage.makedirs(output_dir)
+    work = storage.join(output_dir, WORK)
+    manifest_path = storage.join(output_dir, MANIFEST)
     previous = None
-    if os.path.exists(manifest_path):
-        with open(manifest_path, encoding="utf-8") as f:
-            previous = json.load(f).get("fingerprint")
-    elif os.path.exists(os.path.join(work, "run.json")):
-        with open(os.path.join(work, "run.json"), encoding="utf-8") as f:
-            previous = json.load(f)
-    ours = [p for p in glob.glob(os.path.join(output_dir, "pretraining-*-of-*.tfrecord*"))]
+    if storage.exists(manifest_path):
+        previous = json.loads(storage.read_text(manifest_path)).get("fingerprint")
+    elif storage.exists(storage.join(work, "run.json")):
+        previous = json.loads(storage.read_text(storage.join(work, "run.json")))
+    ours = _shard_files(output_dir)
     if previous is None and not ours:
         return None
     if previous == fingerprint:
-        return "complete" if os.path.exists(manifest_path) else None
+        return "complete" if storage.exists(manifest_path) else None
     if not overwrite:
         if previous is None:
             raise OutputExistsError(f"{output_dir} already holds pretraining shards of an unknown run "
                                     f"(no {MANIFEST}); pass --overwrite or choose another directory")
         changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
-        what = "pretraining data" if os.path.exists(manifest_path) else "an unfinished run"
+        what = "pretraining data" if storage.exists(manifest_path) else "an unfinished run"
         raise OutputExistsError(f"{output_dir} holds {what} made with different {', '.join(changed)}; "
                                 "pass --overwrite or choose another directory")
     for path in ours:
-        os.unlink(path)
-    if os.path.exists(manifest_path):
-        os.unlink(manifest_path)
-    shutil.rmtree(work, ignore_errors=True)
+        storage.remove(path)
+    storage.remove_if_exists(manifest_path)
+    storage.rmtree(work)
     return None
 
 
+def _shard_files(output_dir: str) -> list[str]:
+    return [p for p in storage.glob(storage.join(output_dir, "pretraining-*-of-*.tfrecord*")) if ".tmp-" not in p]
+
+
 def _remove_stale_temporaries(output_dir: str) -> None:
-    for folder in (output_dir, os.path.join(output_dir, WORK)):
-        for path in glob.glob(os.path.join(folder, "*.tmp-*")):
-            os.unlink(path)
+    for folder in (output_dir, storage.join(output_dir, WORK)):
+        for path in storage.glob(storage.join(folder, "*.tmp-*")):
+            storage.remove_if_exists(path)
 
 
 def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1, overwrite: bool = False,
-                            progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Make (or finish) the run `spec` in `output_dir`; returns the manifest."""
+                            progress: Callable[[dict[str, Any]], None] | None = None, runner: str = "local",
+                            beam_args: list[str] | None = None) -> dict[str, Any]:
+    """Make (or finish) the run `spec` in `output_dir`; returns the manifest.
+
+    `runner="local"`: `num_workers` processes on this machine. `runner="beam"`: an Apache Beam
+    pipeline (`beam_pipeline.py`) with `beam_args` as its pipeline options; the same blocks and the
+    same bytes, made wherever the Beam runner puts its workers."""
     from bert_tf.tokenization.vocab import check_casing, load_vocab
     from pipelines.pretraining.errors import OptionsError
 
     spec.options.validate()
     if spec.num_shards < 1 or num_workers < 1 or spec.block_chars < 1:
         raise OptionsError("num_shards, num_workers and block size must be at least 1")
+    if runner not in ("local", "beam"):
+        raise OptionsError(f"runner must be 'local' or 'beam', got {runner!r}")
+    if runner == "beam" and spec.source.tfds:
+        raise OptionsError("--runner beam reads text files (--input); a TFDS source runs with the local runner")
     vocab_tokens = load_vocab(spec.vocab_file)
     check_casing(vocab_tokens, spec.lower_case, spec.vocab_file)
     started = time.time()
-    output_dir = os.path.abspath(output_dir)
+    output_dir = storage.absolute(output_dir)
     fingerprint = spec.fingerprint()
     if _prepare_output(spec, output_dir, fingerprint, overwrite) == "complete":
-        with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as f:
-            manifest = json.load(f)
+        manifest = json.loads(storage.read_text(storage.join(output_dir, MANIFEST)))
         manifest["resumed"] = "already complete"
         return manifest
-    work = os.path.join(output_dir, WORK)
-    os.makedirs(work, exist_ok=True)
+    work = storage.join(output_dir, WORK)
+    storage.makedirs(work)
     _remove_stale_temporaries(output_dir)
-    write_text_atomic(os.path.join(work, "run.json"), json.dumps(fingerprint, indent=1))
+    write_text_atomic(storage.join(work, "run.json"), json.dumps(fingerprint, indent=1))
     try:
-        manifest = _make(spec, output_dir, fingerprint, num_workers, progress, started, vocab_tokens)
+        done_shards = {s for s in range(spec.num_shards)
+                       if storage.exists(storage.join(output_dir, spec.shard_name(s)))}
+        if runner == "beam":
+            try:
+                from pipelines.pretraining.beam_pipeline import run_beam
+            except ImportError as e:
+                raise OptionsError(f"--runner beam needs Apache Beam ({e}): pip install 'bert-tf[beam]'") from None
+            result = run_beam(spec, output_dir, done_shards, num_workers, beam_args or [], progress)
+        else:
+            result = _make_blocks_locally(spec, output_dir, num_workers, done_shards, progress)
+            for shard in range(spec.num_shards):
+                assemble_shard(spec, output_dir, shard, result["num_blocks"])
+        manifest = _write_manifest(spec, output_dir, fingerprint, result, vocab_tokens, started, num_workers,
+                                   runner)
     except Exception:
         # An error (bad input, a failing worker) needs a new run: leave the directory clean. An
         # interruption (KeyboardInterrupt, SIGTERM) keeps the finished blocks and shards for resuming.
-        for path in glob.glob(os.path.join(output_dir, "pretraining-*-of-*.tfrecord*")):
-            os.unlink(path)
-        shutil.rmtree(work, ignore_errors=True)
+        for path in _shard_files(output_dir):
+            storage.remove(path)
+        storage.rmtree(work)
         raise
     return manifest
 
 
-def _make(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], num_workers: int,
-          progress: Callable[[dict[str, Any]], None] | None, started: float, vocab_tokens: list[str]) -> dict[str, Any]:
-    from bert_tf.text_files import TextInputError
-
-    work = os.path.join(output_dir, WORK)
-    done_shards = {s for s in range(spec.num_shards) if os.path.exists(os.path.join(output_dir, spec.shard_name(s)))}
-
+def _make_blocks_locally(spec: RunSpec, output_dir: str, num_workers: int, done_shards: set[int],
+                         progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     if num_workers == 1:
         results = [run_worker(spec, output_dir, 0, BlockClaims(), done_shards, progress)]
     else:
         results = _run_in_processes(spec, output_dir, num_workers, done_shards, progress)
-    num_blocks = results[0]["num_blocks"]
+    return results[0]
+
+
+def assemble_shard(spec: RunSpec, output_dir: str, shard: int, num_blocks: int) -> None:
+    """Concatenate shard `shard`'s blocks (`shard`, `shard + num_shards`, ...) in order into its file
+    (TFRecord and multi-member gzip files concatenate), under a temporary name renamed when whole;
+    then drop the block files. Nothing to do when the shard file exists."""
+    work = storage.join(output_dir, WORK)
+    shard_path = storage.join(output_dir, spec.shard_name(shard))
+    blocks = range(shard, num_blocks, spec.num_shards)
+    if not storage.exists(shard_path):
+        tmp = storage.temporary_name(shard_path)
+        try:
+            with storage.open_file(tmp, "wb") as out:
+                for index in blocks:
+                    with storage.open_file(_block_path(work, index, spec.gzip), "rb") as f:
+                        for chunk in iter(lambda: f.read(1 << 22), b""):
+                            out.write(chunk)
+            storage.rename(tmp, shard_path)
+        except BaseException:
+            storage.remove_if_exists(tmp)
+            raise
+    for index in blocks:
+        storage.remove_if_exists(_block_path(work, index, spec.gzip))
+
+
+def _write_manifest(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], result: dict[str, Any],
+                    vocab_tokens: list[str], started: float, num_workers: int, runner: str) -> dict[str, Any]:
+    from bert_tf.text_files import TextInputError
+
+    work = storage.join(output_dir, WORK)
+    num_blocks = result["num_blocks"]
     if num_blocks == 0:
         where = spec.source.tfds or ", ".join(spec.source.files)
         raise TextInputError(f"no text in the input ({where}): every line is blank"
-                         + (" or skipped as not UTF-8" if results[0]["bad_lines"] else ""))
-
+                             + (" or skipped as not UTF-8" if result["bad_lines"] else ""))
     shards = []
     for shard in range(spec.num_shards):
-        shard_path = os.path.join(output_dir, spec.shard_name(shard))
-        blocks = list(range(shard, num_blocks, spec.num_shards))
-        if shard not in done_shards:
-            tmp = f"{shard_path}.tmp-{os.getpid()}"
-            try:
-                with open(tmp, "wb") as out:
-                    for index in blocks:
-                        with open(_block_path(work, index, spec.gzip), "rb") as f:
-                            shutil.copyfileobj(f, out, 1 << 22)
-                os.replace(tmp, shard_path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+        blocks = range(shard, num_blocks, spec.num_shards)
         counts = _sum_counts(_read_block_counts(work, index) for index in blocks)
-        shards.append({"file": spec.shard_name(shard), "instances": counts["instances"],
-                       "blocks": len(blocks), "bytes": os.path.getsize(shard_path), "counts": counts})
-        for index in blocks:
-            path = _block_path(work, index, spec.gzip)
-            if os.path.exists(path):
-                os.unlink(path)
-
+        shards.append({"file": spec.shard_name(shard), "instances": counts["instances"], "blocks": len(blocks),
+                       "bytes": storage.size(storage.join(output_dir, spec.shard_name(shard))), "counts": counts})
     totals = _sum_counts(s["counts"] for s in shards)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "options": dataclasses.asdict(spec.options),
-        "vocab": {"file": os.path.abspath(spec.vocab_file), "sha256": fingerprint["vocab_sha256"],
+        "vocab": {"file": storage.absolute(spec.vocab_file), "sha256": fingerprint["vocab_sha256"],
                   "lower_case": spec.lower_case, "size": len(vocab_tokens),
                   **{f"{t.strip('[]').lower()}_id": vocab_tokens.index(t)
                      for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")}},
         "inputs": fingerprint["inputs"], "num_shards": spec.num_shards, "gzip": spec.gzip,
         "block_chars": spec.block_chars, "num_blocks": num_blocks,
-        "bad_lines_skipped": results[0]["bad_lines"], "bad_line_examples": results[0]["bad_line_examples"],
+        "bad_lines_skipped": result["bad_lines"], "bad_line_examples": result["bad_line_examples"],
         "shards": shards, "instances": totals["instances"], "statistics": statistics(totals),
         "feature_spec": feature_layout(spec.options),
         "fingerprint": fingerprint, "elapsed_s": round(time.time() - started, 2), "num_workers": num_workers,
+        "runner": runner,
     }
-    write_text_atomic(os.path.join(output_dir, MANIFEST), json.dumps(manifest, indent=1) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
+    write_text_atomic(storage.join(output_dir, MANIFEST), json.dumps(manifest, indent=1) + "\n")
+    storage.rmtree(work)
     return manifest
 
 
@@ -283,11 +316,55 @@ def _sum_counts(items) -> dict[str, int]:
 
 
 def _read_block_counts(work: str, index: int) -> dict[str, int]:
-    with open(os.path.join(work, f"block-{index:06d}.json"), encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(storage.read_text(_counts_path(work, index)))
 
 
 # ---------------------------------------------------------------------------------------------- workers
+
+class BlockMaker:
+    """Makes blocks in one process: the tokenizer and vocab are loaded once, then each block becomes
+    its TFRecord file and its counts file in `.work/` (both written under a temporary name and
+    renamed). The local workers and the Beam workers both call this, so they write the same bytes."""
+
+    def __init__(self, spec: RunSpec, output_dir: str, single_thread: bool = False):
+        import numpy as np
+        import tensorflow as tf
+
+        from bert_tf.tokenization import BertTokenizer
+        from bert_tf.tokenization.vocab import read_vocab_file
+        from pipelines.pretraining.examples import VocabInfo
+
+        if single_thread:  # one of several worker processes: one core each
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+        self.spec = spec
+        self.work = storage.join(output_dir, WORK)
+        tokenizer = BertTokenizer(spec.vocab_file, lower_case=spec.lower_case)
+
+        def tokenize_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            # Eager: with thousands of lines per call the per-op overhead is noise, and tracing a
+            # tf.function would cost each worker more than a second of start-up.
+            pieces = tokenizer.tokenize(tf.constant(lines))
+            return pieces.flat_values.numpy(), pieces.row_splits.numpy()
+
+        self.tokenize_lines = tokenize_lines
+        self.vocab = VocabInfo.from_tokens(read_vocab_file(spec.vocab_file))
+
+    def is_made(self, index: int) -> bool:
+        return storage.exists(_counts_path(self.work, index))
+
+    def make(self, block: TextBlock) -> dict[str, int]:
+        from pipelines.pretraining.examples import block_records, tokenize_block
+        from pipelines.pretraining.record_files import write_atomic
+
+        records, counts = block_records(tokenize_block(block, self.tokenize_lines), block.index, self.spec.options,
+                                        self.vocab)
+        counts["lines"] = block.num_lines
+        counts["documents"] = len(block.documents)
+        write_atomic(_block_path(self.work, block.index, self.spec.gzip), records, compress=self.spec.gzip)
+        write_text_atomic(_counts_path(self.work, block.index), json.dumps(counts))
+        return counts
+
 
 class BlockClaims:
     """Which worker makes which block: every worker reads the blocks in order and claims the next one
@@ -314,27 +391,7 @@ class BlockClaims:
 def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims, done_shards: set[int],
                progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Make every block this worker claims that is not made yet; count all blocks."""
-    import numpy as np
-    import tensorflow as tf
-
-    from bert_tf.tokenization import BertTokenizer
-    from bert_tf.tokenization.vocab import read_vocab_file
-    from pipelines.pretraining.examples import VocabInfo, block_records, tokenize_block
-    from pipelines.pretraining.record_files import write_atomic
-
-    if claims.shared:  # one of several worker processes: one core each
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-    work = os.path.join(output_dir, WORK)
-    tokenizer = BertTokenizer(spec.vocab_file, lower_case=spec.lower_case)
-
-    def tokenize_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        # Eager: with thousands of lines per call the per-op overhead is noise, and tracing a
-        # tf.function would cost each worker more than a second of start-up.
-        pieces = tokenizer.tokenize(tf.constant(lines))
-        return pieces.flat_values.numpy(), pieces.row_splits.numpy()
-
-    vocab = VocabInfo.from_tokens(read_vocab_file(spec.vocab_file))
+    maker = BlockMaker(spec, output_dir, single_thread=claims.shared)
     bad_lines: list[str] = []
     scanned = [0]
 
@@ -353,14 +410,9 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims,
         num_blocks = block.index + 1
         if block.index % spec.num_shards in done_shards:
             continue
-        counts_path = os.path.join(work, f"block-{block.index:06d}.json")
-        if os.path.exists(counts_path) or not claims.claim(block.index):
+        if maker.is_made(block.index) or not claims.claim(block.index):
             continue
-        records, counts = block_records(tokenize_block(block, tokenize_lines), block.index, spec.options, vocab)
-        counts["lines"] = block.num_lines
-        counts["documents"] = len(block.documents)
-        write_atomic(_block_path(work, block.index, spec.gzip), records, compress=spec.gzip)
-        write_text_atomic(counts_path, json.dumps(counts))
+        counts = maker.make(block)
         made += 1
         instances += counts["instances"]
         if progress is not None:

@@ -10,7 +10,6 @@ from the `crc32c` package). Files are written under a temporary name and renamed
 from __future__ import annotations
 
 import gzip
-import os
 
 import crc32c
 import numpy as np
@@ -50,13 +49,6 @@ def frame_records(data: np.ndarray, offsets: np.ndarray) -> bytes:
 
 def write_atomic(path: str, payload: bytes, compress: bool = False) -> None:
     """Write `payload` (gzip-compressed when asked, with a fixed header so runs are byte-identical)
-    to a temporary name beside `path`, then rename it to `path`."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(gzip.compress(payload, compresslevel=6, mtime=0) if compress else payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    to a temporary name beside `path`, then rename it to `path` (local or `gs://`-style paths)."""
+    from bert_tf.storage import write_bytes_atomic
+    write_bytes_atomic(path, gzip.compress(payload, compresslevel=6, mtime=0) if compress else payload)
