@@ -35,7 +35,13 @@ setup(
             "seqeval>=1.2",  # conlleval's entity rules in Python: a reference for our entity F1
             "scikit-learn>=1.3",  # reference for F1 and Matthews correlation
             "scipy>=1.10",  # reference for Pearson and Spearman correlation
+            "apache-beam>=2.70,<3",  # create-pretraining-data --runner beam (its tests)
+            "psutil>=5.9",  # peak memory of worker process trees in tests and benchmarks
         ],
+        # create-pretraining-data --runner beam. Beam 2.7x caps protobuf below 7; TensorFlow 2.21
+        # accepts protobuf 6.31 and up, so pip settles on a 6.x both take.
+        "beam": ["apache-beam>=2.70,<3"],
+        "gcp": ["apache-beam[gcp]>=2.70,<3"],
     },
     entry_points={"console_scripts": ["bert-tf=bert_tf.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Framework :: TensorFlow"],

@@ -28,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Only a Beam run takes options we do not know (Beam's own pipeline options, passed through).
+        if getattr(args, "runner", None) != "beam":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra_args = extra
     from bert_tf.checkpoints.errors import CheckpointError
     from bert_tf.config import ConfigError
     from bert_tf.export.op_check import ServingCompatibilityError
@@ -38,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from bert_tf.tokenization.vocab import VocabError
     from bert_tf.training.errors import DataError, DivergedError, PreflightError
     from pipelines.finetuning.errors import FinetuneDataError
-    from pipelines.pretraining.errors import OptionsError
+    from pipelines.pretraining.errors import OptionsError, PipelineRunError
     try:
         return args.func(args) or 0
     except (CheckpointError, ConfigError, VocabError, TextInputError, OptionsError, PreflightError, DivergedError,
             DataError, FinetuneError, FinetuneDataError, ServingCompatibilityError,
-            QuickstartError, FileNotFoundError, FileExistsError) as e:
+            QuickstartError, PipelineRunError, FileNotFoundError, FileExistsError) as e:
         print(f"bert-tf {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -51,6 +51,14 @@ def add_parser(sub) -> None:
     out = create.add_argument_group("output and speed")
     out.add_argument("--num-shards", type=int, default=1)
     out.add_argument("--num-workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    out.add_argument("--runner", choices=("local", "beam"), default="local",
+                     help="local: --num-workers processes here (default); beam: an Apache Beam pipeline, same "
+                          "output bytes (needs pip install 'bert-tf[beam]')")
+    out.add_argument("--beam-runner", choices=("DirectRunner", "PrismRunner", "DataflowRunner", "FlinkRunner",
+                                               "SparkRunner"),
+                     help="with --runner beam (default DirectRunner, --num-workers processes); any other Beam "
+                          "pipeline option (--project, --region, --temp_location, --setup_file, "
+                          "--direct_num_workers, ...) is passed to Beam as given")
     out.add_argument("--gzip", action="store_true", help="gzip-compressed TFRecords")
     out.add_argument("--block-mb", type=float, default=2.0,
                      help="text per block, the unit of work and of shuffling (default: 2 MB)")
@@ -100,11 +108,20 @@ def run_create(args: argparse.Namespace) -> int:
         blocks = sum(m["blocks"] for m in state.values())
         scanned = min(m["scanned_bytes"] for m in state.values())
         where = f"{100 * min(scanned / total, 1):5.1f}% read · " if total else ""
+        if message.get("stage") == "plan":
+            where = f"planning blocks: {where}"
         print(f"\r[{now - start:6.1f}s] {where}{blocks} blocks · {instances:,} instances "
               f"({instances / max(now - start, 1e-9):,.0f}/s)", end="", file=sys.stderr, flush=True)
 
+    beam_args = list(getattr(args, "extra_args", []))
+    if args.runner != "beam" and (beam_args or args.beam_runner):
+        raise OptionsError(f"unrecognized arguments: {' '.join(beam_args or ['--beam-runner'])} "
+                           "(Beam pipeline options need --runner beam)")
+    if args.beam_runner:
+        beam_args = [f"--runner={args.beam_runner}"] + beam_args
     manifest = create_pretraining_data(spec, args.output_dir, num_workers=args.num_workers,
-                                       overwrite=args.overwrite, progress=progress)
+                                       overwrite=args.overwrite, progress=progress, runner=args.runner,
+                                       beam_args=beam_args)
     if state:
         print(file=sys.stderr)
     elapsed = time.monotonic() - start
@@ -115,7 +132,8 @@ def run_create(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {manifest['instances']:,} instances in {manifest['num_shards']} shard(s), "
               f"{size / 1e6:.1f} MB, to {args.output_dir} in {elapsed:.1f} s "
-              f"({manifest['instances'] / max(elapsed, 1e-9):,.0f} instances/s, {args.num_workers} worker(s))")
+              f"({manifest['instances'] / max(elapsed, 1e-9):,.0f} instances/s, {args.num_workers} worker(s)"
+              + (", Apache Beam" if args.runner == "beam" else "") + ")")
     print(_describe_statistics(stats))
     if manifest.get("bad_lines_skipped"):
         print(f"skipped {manifest['bad_lines_skipped']} line(s) that are not UTF-8, e.g. "

@@ -69,8 +69,11 @@ def pipeline_options(beam_args: list[str], num_workers: int):
 
     from pipelines.pretraining.errors import OptionsError
 
+    beam_args = list(beam_args)
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        beam_args.append("--default_sdk_harness_log_level=WARNING")  # workers' per-bundle INFO lines
     try:
-        options = PipelineOptions(list(beam_args))
+        options = PipelineOptions(beam_args)
     except SystemExit:
         raise OptionsError(f"Beam did not accept the pipeline options {beam_args}") from None
     standard = options.view_as(StandardOptions)
@@ -92,6 +95,7 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
     """Plan, run the Beam pipeline, and return what the manifest needs (`num_blocks`, bad lines)."""
     from bert_tf.text_files import TextInputError
     from pipelines.pretraining.block_plan import plan_blocks
+    from pipelines.pretraining.errors import PipelineRunError
     from pipelines.pretraining.generate import WORK, _counts_path
 
     options = pipeline_options(beam_args, num_workers)
@@ -125,6 +129,11 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
             every_shard = p | "Shards" >> beam.Create(shards_todo, reshuffle=False)
             _ = ((made, every_shard) | "Together" >> beam.Flatten() | "ByShard" >> beam.GroupByKey()
                  | "AssembleShards" >> beam.Map(_assemble, spec, output_dir, len(plan)))
+    except Exception as e:
+        done = len([p for p in storage.glob(storage.join(work, "block-*.json")) if ".tmp-" not in p])
+        raise PipelineRunError(f"the Beam pipeline failed ({type(e).__name__}: {str(e).splitlines()[0][:300]}); "
+                               f"{done} of {len(plan)} blocks are made and kept in {work}: run the same command "
+                               "again to resume") from e
     finally:
         if watcher is not None:
             watcher.stop()

@@ -3,3 +3,8 @@
 
 class OptionsError(ValueError):
     """An option value or input choice the generator cannot work with; the message names it."""
+
+
+class PipelineRunError(RuntimeError):
+    """The Beam pipeline failed while making blocks (a worker error, a lost worker, a cancelled job).
+    The blocks it finished are kept in `.work/`: the same command resumes from them."""

@@ -159,7 +159,7 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
     pipeline (`beam_pipeline.py`) with `beam_args` as its pipeline options; the same blocks and the
     same bytes, made wherever the Beam runner puts its workers."""
     from bert_tf.tokenization.vocab import check_casing, load_vocab
-    from pipelines.pretraining.errors import OptionsError
+    from pipelines.pretraining.errors import OptionsError, PipelineRunError
 
     spec.options.validate()
     if spec.num_shards < 1 or num_workers < 1 or spec.block_chars < 1:
@@ -196,6 +196,8 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
                 assemble_shard(spec, output_dir, shard, result["num_blocks"])
         manifest = _write_manifest(spec, output_dir, fingerprint, result, vocab_tokens, started, num_workers,
                                    runner)
+    except PipelineRunError:
+        raise  # a cluster job failed part way: its finished blocks are kept for the rerun
     except Exception:
         # An error (bad input, a failing worker) needs a new run: leave the directory clean. An
         # interruption (KeyboardInterrupt, SIGTERM) keeps the finished blocks and shards for resuming.
@@ -335,8 +337,11 @@ class BlockMaker:
         from pipelines.pretraining.examples import VocabInfo
 
         if single_thread:  # one of several worker processes: one core each
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-            tf.config.threading.set_intra_op_parallelism_threads(1)
+            try:
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+                tf.config.threading.set_intra_op_parallelism_threads(1)
+            except RuntimeError:  # TensorFlow already running in this process (an in-process runner)
+                pass
         self.spec = spec
         self.work = storage.join(output_dir, WORK)
         tokenizer = BertTokenizer(spec.vocab_file, lower_case=spec.lower_case)
