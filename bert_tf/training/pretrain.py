@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any, Callable
 
+import numpy as np
 import tensorflow as tf
 
 from bert_tf.atomic import write_text_atomic
@@ -180,9 +181,11 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     from bert_tf.training.strategy import make_strategy
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    # The strategy first: MultiWorkerMirroredStrategy (and TPU initialisation) must configure the
+    # runtime before any TensorFlow op runs, and the preflight reads the data with ops.
+    strategy = make_strategy(options.strategy, options.tpu)
     config = load_config(options.config)
     manifests = preflight(options, config)
-    strategy = make_strategy(options.strategy, options.tpu)
     replicas = strategy.num_replicas_in_sync
     for flag, _, _, _, _, batch in options.phases():
         if (batch // options.gradient_accumulation_steps) % replicas:
@@ -192,8 +195,14 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         raise PreflightError(f"--mixed-precision {options.mixed_precision!r}: choose float32, mixed_bfloat16 "
                              "or mixed_float16")
     keras.mixed_precision.set_dtype_policy(options.mixed_precision)
-    tf.io.gfile.makedirs(options.model_dir)
-    _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
+    chief, worker_name = _chief_or_worker(strategy)
+    # Every worker saves checkpoints (a save takes part in the workers' collectives), but only the chief
+    # into the run directory; the others into their own folder, from which nothing is ever restored.
+    # All workers restore the chief's latest checkpoint, so a restarted cluster goes on in step.
+    write_dir = options.model_dir if chief else os.path.join(options.model_dir, "workers", worker_name)
+    tf.io.gfile.makedirs(write_dir)
+    if chief:
+        _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
     phases = options.phases()
     total_steps = phases[-1][2]
 
@@ -218,18 +227,19 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         loop = PretrainingLoop(model, optimizer, strategy, accumulation_steps=options.gradient_accumulation_steps,
                                jit_compile=options.jit_compile, max_grad_norm=options.max_grad_norm)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        manager = tf.train.CheckpointManager(checkpoint, os.path.join(options.model_dir, "checkpoints"),
-                                             max_to_keep=options.keep_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
+                                             max_to_keep=options.keep_checkpoints if chief else 1)
+        latest = tf.train.latest_checkpoint(os.path.join(options.model_dir, "checkpoints"))
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
     step = int(optimizer.iterations.numpy())
     if step:
-        log(f"resumed from {manager.latest_checkpoint} at step {step}")
+        log(f"resumed from {latest} at step {step}")
     if step >= total_steps:
         log(f"already at step {step} of {total_steps}; nothing to train")
 
-    metrics_path = os.path.join(options.model_dir, "metrics.jsonl")
-    writer = tf.summary.create_file_writer(os.path.join(options.model_dir, "logs"))
+    metrics_path = os.path.join(write_dir, "metrics.jsonl")
+    writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs"))
     last: dict[str, Any] = {"step": step}
     start = time.time()
     for phase, (flag, pattern, end, seq, pred, batch) in enumerate(phases, start=1):
@@ -272,10 +282,31 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     if options.eval_input:
         last.update({f"eval_{k}": v for k, v in evaluate(options, model, strategy, loop).items()})
         log("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("eval_")))
-    if options.export:
+    if options.export and chief:
         _export(model, options.model_dir, _data_vocab(options.input))
-    _write_text(os.path.join(options.model_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
+    last["weights_sha256"] = weights_fingerprint(model)
+    _write_text(os.path.join(write_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
     return last
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 over every weight's bytes, in order: equal on all workers of a synchronous run."""
+    import hashlib
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def _chief_or_worker(strategy) -> tuple[bool, str]:
+    """Whether this process writes the run directory, and its name in the cluster ("worker-1")."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, "chief"
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return chief, f"{task_type}-{task_id}"
 
 
 def evaluate(options: PretrainOptions, model, strategy, loop) -> dict[str, float]:
