@@ -90,3 +90,73 @@ def test_two_loopback_workers_survive_a_killed_worker(tmp_path, minilm_vocab):
     steps = [json.loads(line)["step"] for line in open(os.path.join(model_dir, "metrics.jsonl"))]
     resumed_at = int(text.split("resumed from")[1].split("at step")[1].split()[0])
     assert resumed_at >= 10 and resumed_at % 10 == 0 and steps[-1] == 40
+
+
+# --------------------------------------------------------------------------- the cluster recipes' scripts
+RECIPES = os.path.join(ROOT, "pipelines", "recipes")
+
+
+def _bash(script: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", os.path.join(RECIPES, script), *args], capture_output=True, text=True,
+                          env=dict(os.environ, **env))
+
+
+def test_gpu_cluster_worker_script_builds_the_local_clusters_tf_config():
+    from pipelines.recipes.local_cluster import tf_config
+    done = _bash("gpu_cluster/run_worker.sh", "--config", "bert_tiny", "--input", "gs://b/d/*.tfrecord", DRY_RUN="1",
+                 WORKER_HOSTS="gpu-a:2222,gpu-b:2222", WORKER_INDEX="1")
+    assert done.returncode == 0, done.stderr
+    config_line, command = done.stdout.splitlines()
+    assert json.loads(config_line.split("=", 1)[1]) == json.loads(tf_config(["gpu-a:2222", "gpu-b:2222"], 1))
+    assert "-m pipelines.recipes.supervise" in command and "pretrain --strategy multi_worker --config bert_tiny" in command
+    bad = _bash("gpu_cluster/run_worker.sh", WORKER_HOSTS="gpu-a:2222", WORKER_INDEX="1")
+    assert bad.returncode == 2 and "not a position in WORKER_HOSTS" in bad.stderr
+    assert _bash("gpu_cluster/run_worker.sh").returncode != 0  # no WORKER_HOSTS: refused
+
+
+def test_kubernetes_job_gives_each_pod_its_tf_config(tmp_path):
+    yaml = pytest.importorskip("yaml")
+    service, job = yaml.safe_load_all(open(os.path.join(RECIPES, "kubernetes", "pretrain-job.yaml")))
+    spec = job["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    workers = int(next(e["value"] for e in container["env"] if e["name"] == "WORKERS"))
+    assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"] == workers
+    assert spec["template"]["spec"]["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
+    assert spec["template"]["spec"]["restartPolicy"] == "OnFailure"
+    # Run the container's script with a stand-in `bert-tf` that prints what it was given.
+    fake = tmp_path / "bin" / "bert-tf"
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\necho "$TF_CONFIG"\necho "$@"\n')
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", "-c", container["args"][0]], capture_output=True, text=True,
+                          env=dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}", WORKERS=str(workers),
+                                   JOB_COMPLETION_INDEX="1"))
+    assert done.returncode == 0, done.stderr
+    config = json.loads(done.stdout.splitlines()[-2])
+    assert config == {"cluster": {"worker": [f"bert-tf-pretrain-{i}.bert-tf-workers:2222" for i in range(workers)]},
+                      "task": {"type": "worker", "index": 1}}
+    assert done.stdout.splitlines()[-1].startswith("pretrain --strategy multi_worker")
+
+
+def test_tpu_pod_and_dataflow_scripts_print_real_commands():
+    env = dict(DRY_RUN="1", TPU_NAME="bert-pod", ZONE="us-central2-b", BUCKET="gs://bkt", RUN="r1")
+    for script in ("tpu_pod/launch_pod_slice.sh", "beam/dataflow.sh", "gpu_cluster/run_worker.sh"):
+        assert subprocess.run(["bash", "-n", os.path.join(RECIPES, script)]).returncode == 0
+    train = _bash("tpu_pod/launch_pod_slice.sh", "train", "--phase2-steps", "10", **env)
+    assert train.returncode == 0, train.stderr
+    assert "--worker=all" in train.stdout and "--strategy\\ tpu\\ --tpu\\ \\'bert-pod\\'" in train.stdout
+    assert "gs://bkt/bert-tf/runs/r1" in train.stdout and train.stdout.rstrip().endswith("--phase2-steps\\ 10")
+    preflight = _bash("tpu_pod/launch_pod_slice.sh", "preflight", **env)
+    assert "manifest.json" in preflight.stdout and "make_strategy" in preflight.stdout
+    assert _bash("tpu_pod/launch_pod_slice.sh", "create", **env).returncode != 0  # RUNTIME is required
+    assert _bash("tpu_pod/launch_pod_slice.sh", "bogus", **env).returncode == 2
+
+    # The Dataflow command is one our CLI accepts: --runner beam, with Beam's options passed through.
+    import shlex
+    from bert_tf.cli import build_parser
+    flow = _bash("beam/dataflow.sh", DRY_RUN="1", PROJECT="proj", REGION="us-central1", BUCKET="gs://bkt")
+    argv = shlex.split(flow.stdout)
+    assert argv[0] == "bert-tf"
+    args, extra = build_parser().parse_known_args(argv[1:])
+    assert args.runner == "beam" and args.beam_runner == "DataflowRunner" and args.output_dir.startswith("gs://bkt/")
+    assert extra[:2] == ["--project", "proj"] and "--temp_location" in extra
