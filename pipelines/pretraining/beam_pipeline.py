@@ -22,6 +22,7 @@ pipeline options, which are passed through untouched (see docs/pretraining_data_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from typing import Any, Callable
@@ -99,6 +100,9 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
     from pipelines.pretraining.generate import WORK, _counts_path
 
     options = pipeline_options(beam_args, num_workers)
+    # Workers may run elsewhere or in another folder: give them absolute paths (same bytes out).
+    spec = dataclasses.replace(spec, vocab_file=storage.absolute(spec.vocab_file), source=dataclasses.replace(
+        spec.source, files=tuple(storage.absolute(f) for f in spec.source.files)))
     bad_lines: list[str] = []
     scanned = [0]
 
