@@ -54,7 +54,37 @@ def _open_binary(path: str) -> io.BufferedIOBase:
     raw.seek(0)
     if head == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    return raw
+    return _ByteLines(raw) if "://" in path else raw
+
+
+class _ByteLines:
+    """Lines of a `tf.io.gfile.GFile` as their exact bytes. GFile's own line iteration turns "\r\n" into
+    "\n", which shifts every byte offset after it (and block plans are byte offsets); `read` does not."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def seek(self, offset: int) -> None:
+        self._f.seek(offset)
+
+    def __iter__(self):
+        pending = b""
+        while True:
+            chunk = self._f.read(1 << 20)
+            if not chunk:
+                break
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+        if pending:
+            yield pending
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
 
 
 def file_size(path: str) -> int:
