@@ -181,11 +181,13 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     from bert_tf.training.strategy import make_strategy
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    # The strategy first: MultiWorkerMirroredStrategy (and TPU initialisation) must configure the
-    # runtime before any TensorFlow op runs, and the preflight reads the data with ops.
-    strategy = make_strategy(options.strategy, options.tpu)
+    # MultiWorkerMirroredStrategy must configure the runtime before any TensorFlow op runs, and the
+    # preflight reads the data with ops: make it first. Other strategies after the preflight, so that a
+    # wrong flag or path is reported before a TPU is looked for.
+    strategy = make_strategy(options.strategy, options.tpu) if options.strategy == "multi_worker" else None
     config = load_config(options.config)
     manifests = preflight(options, config)
+    strategy = strategy or make_strategy(options.strategy, options.tpu)
     replicas = strategy.num_replicas_in_sync
     for flag, _, _, _, _, batch in options.phases():
         if (batch // options.gradient_accumulation_steps) % replicas:
