@@ -186,6 +186,9 @@ def test_beam_bad_inputs_give_clear_errors_and_no_output(tmp_path, minilm_vocab,
     assert run_cli("create-pretraining-data", "--tfds", "wikipedia:train", *common, "--runner", "beam",
                    "--overwrite") == 2
     assert "--runner beam reads text files" in capsys.readouterr().err
+    assert run_cli("create-pretraining-data", "--input", str(bad), *common, "--runner", "beam", "--overwrite",
+                   "--runner_typo=DataflowRunner") == 2
+    assert "unrecognized arguments: --runner_typo" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # Beam options without --runner beam
         run_cli("create-pretraining-data", "--input", str(bad), *common, "--direct_num_workers=2")
     assert "unrecognized arguments: --direct_num_workers=2" in capsys.readouterr().err

@@ -77,6 +77,11 @@ def pipeline_options(beam_args: list[str], num_workers: int):
         options = PipelineOptions(beam_args)
     except SystemExit:
         raise OptionsError(f"Beam did not accept the pipeline options {beam_args}") from None
+    # Beam drops options it does not know with a log line; a typo (--num_worker) should stop the run instead.
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    if unknown:
+        raise OptionsError(f"unrecognized arguments: {', '.join('--' + name for name in unknown)} (neither "
+                           "create-pretraining-data's nor a Beam pipeline option)")
     standard = options.view_as(StandardOptions)
     runner = standard.runner or "DirectRunner"
     if runner.split(".")[-1] not in RUNNERS:

@@ -166,8 +166,14 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
         raise OptionsError("num_shards, num_workers and block size must be at least 1")
     if runner not in ("local", "beam"):
         raise OptionsError(f"runner must be 'local' or 'beam', got {runner!r}")
-    if runner == "beam" and spec.source.tfds:
-        raise OptionsError("--runner beam reads text files (--input); a TFDS source runs with the local runner")
+    if runner == "beam":
+        if spec.source.tfds:
+            raise OptionsError("--runner beam reads text files (--input); a TFDS source runs with the local runner")
+        try:
+            from pipelines.pretraining.beam_pipeline import pipeline_options, run_beam
+        except ImportError as e:
+            raise OptionsError(f"--runner beam needs Apache Beam ({e}): pip install 'bert-tf[beam]'") from None
+        pipeline_options(beam_args or [], num_workers)  # bad Beam options fail before anything is read
     vocab_tokens = load_vocab(spec.vocab_file)
     check_casing(vocab_tokens, spec.lower_case, spec.vocab_file)
     started = time.time()
@@ -185,10 +191,6 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
         done_shards = {s for s in range(spec.num_shards)
                        if storage.exists(storage.join(output_dir, spec.shard_name(s)))}
         if runner == "beam":
-            try:
-                from pipelines.pretraining.beam_pipeline import run_beam
-            except ImportError as e:
-                raise OptionsError(f"--runner beam needs Apache Beam ({e}): pip install 'bert-tf[beam]'") from None
             result = run_beam(spec, output_dir, done_shards, num_workers, beam_args or [], progress)
         else:
             result = _make_blocks_locally(spec, output_dir, num_workers, done_shards, progress)
