@@ -422,3 +422,30 @@ def test_float16_loss_scaling_skips_overflowing_steps():
         assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_step_statistics_are_the_originals_losses():
+    """The loop's MLM loss (fused sparse softmax cross-entropy) and NSP loss equal the original's
+    formulas computed in numpy: -sum(w * log_softmax(logits)[id]) / sum(w), mean NSP cross-entropy."""
+    from bert_tf.training.loop import PretrainingLoop
+    model = _tiny_pretrainer()
+    batch = {k: tf.constant(v) for k, v in _tiny_batch(8).items()}
+    outputs = model(batch, training=False)
+    import keras
+    loop = PretrainingLoop(model, keras.optimizers.SGD(0.1), tf.distribute.get_strategy())
+    stats = {k: float(v) for k, v in loop._micro_stats(batch, outputs).items()}
+
+    def log_softmax(x):
+        x = x - x.max(-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+    logits = outputs["mlm_logits"].numpy().astype("float64")
+    ids, weights = _tiny_batch(8)["masked_lm_ids"], _tiny_batch(8)["masked_lm_weights"]
+    picked = np.take_along_axis(log_softmax(logits), ids[..., None], -1)[..., 0]
+    np.testing.assert_allclose(stats["mlm_loss_sum"], -(picked * weights).sum(), rtol=1e-5)
+    assert stats["mlm_weight"] == weights.sum()
+    nsp = log_softmax(outputs["nsp_logits"].numpy().astype("float64"))
+    labels = _tiny_batch(8)["next_sentence_labels"].reshape(-1)
+    np.testing.assert_allclose(stats["nsp_loss_sum"], -nsp[np.arange(8), labels].sum(), rtol=1e-5)
+    correct = (logits.argmax(-1) == ids) * weights
+    assert stats["mlm_correct"] == correct.sum()

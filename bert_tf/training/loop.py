@@ -56,8 +56,10 @@ class PretrainingLoop:
         logits = tf.cast(outputs["mlm_logits"], tf.float32)
         ids = tf.cast(batch["masked_lm_ids"], tf.int32)
         weights = tf.cast(batch["masked_lm_weights"], tf.float32)
-        log_probs = tf.nn.log_softmax(logits, axis=-1)
-        mlm_xent = -tf.gather(log_probs, ids, axis=-1, batch_dims=2)
+        # The fused op: one pass over the [batch, predictions, vocab] logits forward and one backward
+        # (log_softmax then gather takes several full passes each way, and the vocab axis is the largest
+        # tensor of a small model's step).
+        mlm_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits)
         nsp_logits = tf.cast(outputs["nsp_logits"], tf.float32)
         labels = tf.reshape(tf.cast(batch["next_sentence_labels"], tf.int32), [-1])
         nsp_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
