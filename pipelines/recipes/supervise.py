@@ -1,8 +1,7 @@
 """Run one worker's command and start it again when it fails: the restart half of fault tolerance.
 
 A synchronous multi-worker job (MultiWorkerMirroredStrategy) cannot lose a worker and go on: when one
-dies, the others fail in their next collective (TensorFlow's coordination service notices the lost
-heartbeat and stops every task). Training is made fault tolerant by restarting the workers and
+dies, the others fail in their next collective (an `UnavailableError` from the lost peer). Training is made fault tolerant by restarting the workers and
 resuming from the last checkpoint, which `bert-tf pretrain` does by itself (all workers restore the
 chief's latest checkpoint). This script is that restart loop, for hosts that have no cluster manager
 doing it (a Kubernetes Job does it with `restartPolicy: OnFailure`):
