@@ -80,7 +80,8 @@ def test_two_loopback_workers_survive_a_killed_worker(tmp_path, minilm_vocab):
     text = log.read()
     assert "[supervise worker-1] killed by signal 9" in text
     assert "[supervise worker-0] exit status" in text  # the survivor fails its next collective and restarts
-    assert text.count("resumed from") >= 2 and "[local cluster] all workers finished" in text
+    assert text.count("resumed from") >= 2 and "[local cluster] all workers finished in" in text
+    assert "s, 2 restart(s)" in text
 
     chief = json.load(open(os.path.join(model_dir, "summary.json")))
     other = json.load(open(os.path.join(model_dir, "workers", "worker-1", "summary.json")))

@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 from pipelines.recipes.supervise import supervise
 
@@ -47,10 +48,13 @@ def run_local_cluster(command: list[str], workers: int = 2, max_restarts: int = 
     hosts = [f"localhost:{port}" for port in free_ports(workers)]
     print(f"[local cluster] {workers} workers: {', '.join(hosts)}", file=sys.stderr, flush=True)
     statuses: dict[int, int] = {}
+    restarts = {index: {"restarts": 0} for index in range(workers)}
+    started = time.time()
 
     def run(index: int) -> None:
         worker_env = dict(env or os.environ, TF_CONFIG=tf_config(hosts, index))
-        statuses[index] = supervise(command, max_restarts, delay_s, name=f"worker-{index}", env=worker_env)
+        statuses[index] = supervise(command, max_restarts, delay_s, name=f"worker-{index}", env=worker_env,
+                                    stats=restarts[index])
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(workers)]
     for thread in threads:
@@ -58,8 +62,10 @@ def run_local_cluster(command: list[str], workers: int = 2, max_restarts: int = 
     for thread in threads:
         thread.join()
     failed = [i for i in range(workers) if statuses.get(i, 1) != 0]
-    print(f"[local cluster] {'all workers finished' if not failed else f'worker(s) {failed} failed'}",
-          file=sys.stderr, flush=True)
+    outcome = "all workers finished" if not failed else f"worker(s) {failed} failed"
+    total = sum(r["restarts"] for r in restarts.values())
+    print(f"[local cluster] {outcome} in {time.time() - started:.0f} s, {total} restart(s)", file=sys.stderr,
+          flush=True)
     return statuses[failed[0]] if failed else 0
 
 

@@ -25,8 +25,9 @@ NO_RETRY = (2,)  # bert-tf's "error the user must fix" status
 
 
 def supervise(command: list[str], max_restarts: int = 5, delay_s: float = 2.0, name: str = "worker",
-              log=None, env=None) -> int:
-    """Run `command` until it exits 0, restarting it up to `max_restarts` times; returns its status."""
+              log=None, env=None, stats: dict | None = None) -> int:
+    """Run `command` until it exits 0, restarting it up to `max_restarts` times; returns its status
+    (and counts the restarts in `stats["restarts"]` when given a dict)."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     restarts = 0
     child: list[subprocess.Popen] = []
@@ -54,6 +55,8 @@ def supervise(command: list[str], max_restarts: int = 5, delay_s: float = 2.0, n
                 log(f"[supervise {name}] {how}; gave up after {restarts} restart(s)")
                 return status if status > 0 else 128 - status
             restarts += 1
+            if stats is not None:
+                stats["restarts"] = restarts
             log(f"[supervise {name}] {how} after {time.time() - started:.0f} s; restart {restarts} of "
                 f"{max_restarts} in {delay_s:.0f} s (it resumes from the last checkpoint)")
             time.sleep(delay_s)
