@@ -99,29 +99,23 @@ def pipeline_options(beam_args: list[str], num_workers: int):
 def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, beam_args: list[str],
              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Plan, run the Beam pipeline, and return what the manifest needs (`num_blocks`, bad lines)."""
-    from bert_tf.text_files import TextInputError
     from pipelines.pretraining.block_plan import plan_blocks
     from pipelines.pretraining.errors import PipelineRunError
-    from pipelines.pretraining.generate import WORK, _counts_path
+    from pipelines.pretraining.generate import WORK, BadLines, _counts_path
 
     options = pipeline_options(beam_args, num_workers)
     # Workers may run elsewhere or in another folder: give them absolute paths (same bytes out).
     spec = dataclasses.replace(spec, vocab_file=storage.absolute(spec.vocab_file), source=dataclasses.replace(
         spec.source, files=tuple(storage.absolute(f) for f in spec.source.files)))
-    bad_lines: list[str] = []
+    bad_lines = BadLines(spec.skip_bad_lines)
     scanned = [0]
-
-    def on_bad_line(message: str) -> None:
-        if not spec.skip_bad_lines:
-            raise TextInputError(message + "; convert the file to UTF-8 or pass --skip-bad-lines")
-        bad_lines.append(message)
 
     def on_bytes(n: int) -> None:
         scanned[0] += n
         if progress is not None:
             progress({"worker": 0, "blocks": 0, "instances": 0, "scanned_bytes": scanned[0], "stage": "plan"})
 
-    plan = plan_blocks(spec.source.files, spec.block_chars, on_bad_line, on_bytes)
+    plan = plan_blocks(spec.source.files, spec.block_chars, bad_lines, on_bytes)
     work = storage.join(output_dir, WORK)
     storage.write_text_atomic(storage.join(work, "plan.json"), json.dumps([[r.index, r.start, r.end, r.lines]
                                                                           for r in plan]))
@@ -129,7 +123,7 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
             and not storage.exists(_counts_path(work, r.index))]
     shards_todo = [(s, -1) for s in range(spec.num_shards) if s not in done_shards]
 
-    watcher = _BlockWatcher(work, len(todo), scanned[0], progress) if progress is not None else None
+    watcher = _BlockWatcher(work, scanned[0], progress) if progress is not None else None
     try:
         with beam.Pipeline(options=options) as p:
             made = (p | "Blocks" >> beam.Create(todo, reshuffle=False)
@@ -146,14 +140,14 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
     finally:
         if watcher is not None:
             watcher.stop()
-    return {"num_blocks": len(plan), "bad_lines": len(bad_lines), "bad_line_examples": bad_lines[:5]}
+    return {"num_blocks": len(plan), **bad_lines.summary()}
 
 
 class _BlockWatcher:
     """Progress for any runner: count the blocks' counts files appearing in `.work/`."""
 
-    def __init__(self, work: str, total: int, scanned: int, progress: Callable[[dict[str, Any]], None]):
-        self.work, self.total, self.scanned, self.progress = work, total, scanned, progress
+    def __init__(self, work: str, scanned: int, progress: Callable[[dict[str, Any]], None]):
+        self.work, self.scanned, self.progress = work, scanned, progress
         self.seen: dict[str, int] = {}
         self.before = len(self._counts_files())
         self._stop = threading.Event()

@@ -325,6 +325,24 @@ def _read_block_counts(work: str, index: int) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------------------- workers
 
+class BadLines:
+    """What to do with a line that is not UTF-8: stop with the file, line and byte, or, with
+    `--skip-bad-lines`, skip it and keep a count and a few examples for the manifest."""
+
+    def __init__(self, skip: bool):
+        self.skip = skip
+        self.messages: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if not self.skip:
+            from bert_tf.text_files import TextInputError
+            raise TextInputError(message + "; convert the file to UTF-8 or pass --skip-bad-lines")
+        self.messages.append(message)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bad_lines": len(self.messages), "bad_line_examples": self.messages[:5]}
+
+
 class BlockMaker:
     """Makes blocks in one process: the tokenizer and vocab are loaded once, then each block becomes
     its TFRecord file and its counts file in `.work/` (both written under a temporary name and
@@ -399,21 +417,15 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims,
                progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Make every block this worker claims that is not made yet; count all blocks."""
     maker = BlockMaker(spec, output_dir, single_thread=claims.shared)
-    bad_lines: list[str] = []
+    bad_lines = BadLines(spec.skip_bad_lines)
     scanned = [0]
-
-    def on_bad_line(message: str) -> None:
-        if not spec.skip_bad_lines:
-            from bert_tf.text_files import TextInputError
-            raise TextInputError(message + "; convert the file to UTF-8 or pass --skip-bad-lines")
-        bad_lines.append(message)
 
     def on_bytes(n: int) -> None:
         scanned[0] += n
 
     made = instances = 0
     num_blocks = 0
-    for block in iter_blocks(spec.source.lines(on_bad_line, on_bytes), spec.block_chars):
+    for block in iter_blocks(spec.source.lines(bad_lines, on_bytes), spec.block_chars):
         num_blocks = block.index + 1
         if block.index % spec.num_shards in done_shards:
             continue
@@ -427,7 +439,7 @@ def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims,
     if progress is not None:
         progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
                   "finished": True})
-    return {"num_blocks": num_blocks, "bad_lines": len(bad_lines), "bad_line_examples": bad_lines[:5]}
+    return {"num_blocks": num_blocks, **bad_lines.summary()}
 
 
 def _worker_main(spec, output_dir, worker, claims, done_shards, messages) -> None:
