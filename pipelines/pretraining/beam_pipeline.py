@@ -43,7 +43,7 @@ class MakeBlocks(beam.DoFn):
         self.maker = None
 
     def setup(self) -> None:
-        from pipelines.pretraining.generate import BlockMaker
+        from pipelines.pretraining.block_maker import BlockMaker
         # A Beam worker process runs one bundle at a time per core it was given: TensorFlow gets one
         # thread, parallelism comes from the number of workers.
         self.maker = BlockMaker(self.spec, self.output_dir, single_thread=True)
@@ -101,7 +101,7 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
     """Plan, run the Beam pipeline, and return what the manifest needs (`num_blocks`, bad lines)."""
     from pipelines.pretraining.block_plan import plan_blocks
     from pipelines.pretraining.errors import PipelineRunError
-    from pipelines.pretraining.generate import WORK, BadLines, _counts_path
+    from pipelines.pretraining.block_maker import WORK, BadLines, counts_path
 
     options = pipeline_options(beam_args, num_workers)
     # Workers may run elsewhere or in another folder: give them absolute paths (same bytes out).
@@ -120,7 +120,7 @@ def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, bea
     storage.write_text_atomic(storage.join(work, "plan.json"), json.dumps([[r.index, r.start, r.end, r.lines]
                                                                           for r in plan]))
     todo = [r for r in plan if r.index % spec.num_shards not in done_shards
-            and not storage.exists(_counts_path(work, r.index))]
+            and not storage.exists(counts_path(work, r.index))]
     shards_todo = [(s, -1) for s in range(spec.num_shards) if s not in done_shards]
 
     watcher = _BlockWatcher(work, scanned[0], progress) if progress is not None else None

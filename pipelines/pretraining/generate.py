@@ -14,7 +14,11 @@ How a run goes:
    beside it. When all blocks are made, each shard is the concatenation of its blocks (TFRecord and
    multi-member gzip files concatenate), written under a temporary name and renamed.
 4. `manifest.json` (options, vocab sha256, inputs, counts per shard, masking and NSP statistics) is
-   written last and `.work/` removed. An interrupted run resumes: finished shards and finished
+   written last and `.work/` removed.
+
+Who makes the blocks: `local_workers.py` (processes on this machine) or `beam_pipeline.py` (an Apache
+Beam pipeline, from a plan of byte ranges); both call `block_maker.BlockMaker`, so both write the
+same bytes. An interrupted run resumes: finished shards and finished
    blocks are kept. A directory holding a different run is refused unless `overwrite`.
 """
 
@@ -23,20 +27,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
-import queue
 import sys
 import time
 from typing import Any, Callable, Iterator
 
 from bert_tf import storage
 from bert_tf.storage import write_text_atomic
-from pipelines.pretraining.blocks import Line, TextBlock, iter_blocks, text_file_lines, tfds_lines
+from pipelines.pretraining.block_maker import WORK, block_path, counts_path
+from pipelines.pretraining.blocks import Line, text_file_lines, tfds_lines
 from pipelines.pretraining.examples import ExampleOptions
 
 MANIFEST = "manifest.json"
-WORK = ".work"
 FORMAT = "bert-tf pretraining data"
 FORMAT_VERSION = 1
 
@@ -100,14 +102,6 @@ def sha256_file(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _block_path(work: str, index: int, gzip: bool) -> str:
-    return storage.join(work, f"block-{index:06d}.tfrecord" + (".gz" if gzip else ""))
-
-
-def _counts_path(work: str, index: int) -> str:
-    return storage.join(work, f"block-{index:06d}.json")
 
 
 def _prepare_output(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], overwrite: bool) -> str | None:
@@ -212,10 +206,11 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
 
 def _make_blocks_locally(spec: RunSpec, output_dir: str, num_workers: int, done_shards: set[int],
                          progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    from pipelines.pretraining.local_workers import BlockClaims, run_in_processes, run_worker
     if num_workers == 1:
         results = [run_worker(spec, output_dir, 0, BlockClaims(), done_shards, progress)]
     else:
-        results = _run_in_processes(spec, output_dir, num_workers, done_shards, progress)
+        results = run_in_processes(spec, output_dir, num_workers, done_shards, progress)
     return results[0]
 
 
@@ -231,7 +226,7 @@ def assemble_shard(spec: RunSpec, output_dir: str, shard: int, num_blocks: int) 
         try:
             with storage.open_file(tmp, "wb") as out:
                 for index in blocks:
-                    with storage.open_file(_block_path(work, index, spec.gzip), "rb") as f:
+                    with storage.open_file(block_path(work, index, spec.gzip), "rb") as f:
                         for chunk in iter(lambda: f.read(1 << 22), b""):
                             out.write(chunk)
             storage.rename(tmp, shard_path)
@@ -239,7 +234,7 @@ def assemble_shard(spec: RunSpec, output_dir: str, shard: int, num_blocks: int) 
             storage.remove_if_exists(tmp)
             raise
     for index in blocks:
-        storage.remove_if_exists(_block_path(work, index, spec.gzip))
+        storage.remove_if_exists(block_path(work, index, spec.gzip))
 
 
 def _write_manifest(spec: RunSpec, output_dir: str, fingerprint: dict[str, Any], result: dict[str, Any],
@@ -320,205 +315,7 @@ def _sum_counts(items) -> dict[str, int]:
 
 
 def _read_block_counts(work: str, index: int) -> dict[str, int]:
-    return json.loads(storage.read_text(_counts_path(work, index)))
-
-
-# ---------------------------------------------------------------------------------------------- workers
-
-class BadLines:
-    """What to do with a line that is not UTF-8: stop with the file, line and byte, or, with
-    `--skip-bad-lines`, skip it and keep a count and a few examples for the manifest."""
-
-    def __init__(self, skip: bool):
-        self.skip = skip
-        self.messages: list[str] = []
-
-    def __call__(self, message: str) -> None:
-        if not self.skip:
-            from bert_tf.text_files import TextInputError
-            raise TextInputError(message + "; convert the file to UTF-8 or pass --skip-bad-lines")
-        self.messages.append(message)
-
-    def summary(self) -> dict[str, Any]:
-        return {"bad_lines": len(self.messages), "bad_line_examples": self.messages[:5]}
-
-
-class BlockMaker:
-    """Makes blocks in one process: the tokenizer and vocab are loaded once, then each block becomes
-    its TFRecord file and its counts file in `.work/` (both written under a temporary name and
-    renamed). The local workers and the Beam workers both call this, so they write the same bytes."""
-
-    def __init__(self, spec: RunSpec, output_dir: str, single_thread: bool = False):
-        import numpy as np
-        import tensorflow as tf
-
-        from bert_tf.tokenization import BertTokenizer
-        from bert_tf.tokenization.vocab import read_vocab_file
-        from pipelines.pretraining.examples import VocabInfo
-
-        if single_thread:  # one of several worker processes: one core each
-            try:
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-                tf.config.threading.set_intra_op_parallelism_threads(1)
-            except RuntimeError:  # TensorFlow already running in this process (an in-process runner)
-                pass
-        self.spec = spec
-        self.work = storage.join(output_dir, WORK)
-        tokenizer = BertTokenizer(spec.vocab_file, lower_case=spec.lower_case)
-
-        def tokenize_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            # Eager: with thousands of lines per call the per-op overhead is noise, and tracing a
-            # tf.function would cost each worker more than a second of start-up.
-            pieces = tokenizer.tokenize(tf.constant(lines))
-            return pieces.flat_values.numpy(), pieces.row_splits.numpy()
-
-        self.tokenize_lines = tokenize_lines
-        self.vocab = VocabInfo.from_tokens(read_vocab_file(spec.vocab_file))
-
-    def is_made(self, index: int) -> bool:
-        return storage.exists(_counts_path(self.work, index))
-
-    def make(self, block: TextBlock) -> dict[str, int]:
-        from pipelines.pretraining.examples import block_records, tokenize_block
-        from pipelines.pretraining.record_files import write_atomic
-
-        records, counts = block_records(tokenize_block(block, self.tokenize_lines), block.index, self.spec.options,
-                                        self.vocab)
-        counts["lines"] = block.num_lines
-        counts["documents"] = len(block.documents)
-        write_atomic(_block_path(self.work, block.index, self.spec.gzip), records, compress=self.spec.gzip)
-        write_text_atomic(_counts_path(self.work, block.index), json.dumps(counts))
-        return counts
-
-
-class BlockClaims:
-    """Which worker makes which block: every worker reads the blocks in order and claims the next one
-    nobody has claimed (a shared high-water mark), so fast workers take more blocks and none waits.
-    Who makes a block never changes its bytes."""
-
-    def __init__(self, context=None):
-        self._highest = context.Value("q", -1) if context is not None else None
-
-    @property
-    def shared(self) -> bool:
-        return self._highest is not None
-
-    def claim(self, index: int) -> bool:
-        if self._highest is None:
-            return True
-        with self._highest.get_lock():
-            if index > self._highest.value:
-                self._highest.value = index
-                return True
-            return False
-
-
-def run_worker(spec: RunSpec, output_dir: str, worker: int, claims: BlockClaims, done_shards: set[int],
-               progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Make every block this worker claims that is not made yet; count all blocks."""
-    maker = BlockMaker(spec, output_dir, single_thread=claims.shared)
-    bad_lines = BadLines(spec.skip_bad_lines)
-    scanned = [0]
-
-    def on_bytes(n: int) -> None:
-        scanned[0] += n
-
-    made = instances = 0
-    num_blocks = 0
-    for block in iter_blocks(spec.source.lines(bad_lines, on_bytes), spec.block_chars):
-        num_blocks = block.index + 1
-        if block.index % spec.num_shards in done_shards:
-            continue
-        if maker.is_made(block.index) or not claims.claim(block.index):
-            continue
-        counts = maker.make(block)
-        made += 1
-        instances += counts["instances"]
-        if progress is not None:
-            progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0]})
-    if progress is not None:
-        progress({"worker": worker, "blocks": made, "instances": instances, "scanned_bytes": scanned[0],
-                  "finished": True})
-    return {"num_blocks": num_blocks, **bad_lines.summary()}
-
-
-def _worker_main(spec, output_dir, worker, claims, done_shards, messages) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    code = 0
-    try:
-        result = run_worker(spec, output_dir, worker, claims, done_shards, messages.put)
-        messages.put({"worker": worker, "result": result})
-    except BaseException as e:  # report, the parent raises it
-        messages.put({"worker": worker, "error": e if _picklable(e) else RuntimeError(repr(e))})
-        code = 1
-    # Leave at once once the messages are out: TensorFlow's interpreter teardown takes a noticeable
-    # fraction of a second and the parent has nothing more to wait for.
-    messages.close()
-    messages.join_thread()
-    os._exit(code)
-
-
-def _safe_to_fork() -> bool:
-    if sys.platform != "linux":
-        return False
-    if "tensorflow" not in sys.modules:
-        return True
-    try:
-        from tensorflow.python.eager import context
-        return not context.context()._initialized
-    except Exception:
-        return False
-
-
-def _picklable(value) -> bool:
-    import pickle
-    try:
-        pickle.dumps(value)
-        return True
-    except Exception:
-        return False
-
-
-def _run_in_processes(spec: RunSpec, output_dir: str, num_workers: int, done_shards: set[int],
-                      progress: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
-    """One process per worker. Forked when TensorFlow has not started its runtime in this process
-    (importing it starts no threads; running an op does), which saves each worker seconds of start-up;
-    spawned otherwise, since a running TensorFlow must not be forked."""
-    fork = _safe_to_fork()
-    if fork:
-        from bert_tf.tokenization import char_classes
-        char_classes.precompute()  # inherited by every worker
-    context = multiprocessing.get_context("fork" if fork else "spawn")
-    messages = context.Queue()
-    claims = BlockClaims(context)
-    processes = [context.Process(target=_worker_main, args=(spec, output_dir, w, claims, done_shards, messages),
-                                 daemon=True) for w in range(num_workers)]
-    for p in processes:
-        p.start()
-    results: dict[int, dict[str, Any]] = {}
-    try:
-        while len(results) < num_workers:
-            try:
-                message = messages.get(timeout=1.0)
-            except queue.Empty:
-                dead = [w for w, p in enumerate(processes) if not p.is_alive() and w not in results]
-                if dead:
-                    time.sleep(0.5)  # a last message may still be in the pipe
-                    if messages.empty():
-                        raise RuntimeError(f"worker {dead[0]} exited with code {processes[dead[0]].exitcode}")
-                continue
-            if "error" in message:
-                raise message["error"]
-            if "result" in message:
-                results[message["worker"]] = message["result"]
-            elif progress is not None:
-                progress(message)
-    finally:
-        for p in processes:
-            if p.is_alive():
-                p.terminate()
-            p.join(timeout=10)
-    return [results[w] for w in range(num_workers)]
+    return json.loads(storage.read_text(counts_path(work, index)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,6 @@ same address). Exit status: 0 when every worker finished, else the first failing
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -23,7 +22,7 @@ import sys
 import threading
 import time
 
-from pipelines.recipes.supervise import supervise
+from pipelines.recipes.supervise import command_of, restart_options, supervise
 
 
 def free_ports(n: int) -> list[int]:
@@ -70,16 +69,10 @@ def run_local_cluster(command: list[str], workers: int = 2, max_restarts: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = restart_options(__doc__, delay=2.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-restarts", type=int, default=5)
-    parser.add_argument("--delay", type=float, default=2.0, help="seconds before a restart (default 2)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then every worker's command")
     args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("give the workers' command after --")
-    return run_local_cluster(command, args.workers, args.max_restarts, args.delay)
+    return run_local_cluster(command_of(parser, args), args.workers, args.max_restarts, args.delay)
 
 
 if __name__ == "__main__":

@@ -70,17 +70,27 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def restart_options(description: str, delay: float) -> argparse.ArgumentParser:
+    """The flags this script and `local_cluster.py` share: restarts, delay, and the command after `--`."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-restarts", type=int, default=5)
-    parser.add_argument("--delay", type=float, default=5.0, help="seconds before a restart (default 5)")
-    parser.add_argument("--name", default="worker")
+    parser.add_argument("--delay", type=float, default=delay, help=f"seconds before a restart (default {delay:g})")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the worker's command")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def command_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the worker's command after --")
-    return supervise(command, args.max_restarts, args.delay, args.name)
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = restart_options(__doc__, delay=5.0)
+    parser.add_argument("--name", default="worker")
+    args = parser.parse_args(argv)
+    return supervise(command_of(parser, args), args.max_restarts, args.delay, args.name)
 
 
 if __name__ == "__main__":
