@@ -135,3 +135,21 @@ def run_cli(*args: str) -> int:
     """`bert-tf ARGS...` in this process (TensorFlow already loaded); returns the exit status."""
     from bert_tf.cli import main
     return main(list(args))
+
+
+def count_made_blocks(monkeypatch, interrupt_at: int | None = None) -> list:
+    """Count the blocks made in this process (calls of `examples.block_records`); with `interrupt_at`,
+    that call raises KeyboardInterrupt instead. Returns the list the calls are appended to."""
+    from pipelines.pretraining import examples
+    real = getattr(examples.block_records, "__wrapped__", examples.block_records)
+    calls: list = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    counted.__wrapped__ = real
+    monkeypatch.setattr(examples, "block_records", counted)
+    return calls

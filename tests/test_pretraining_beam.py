@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from conftest import DATA, run_cli
+from conftest import DATA, count_made_blocks, run_cli
 
 pytest.importorskip("apache_beam")
 
@@ -118,28 +118,16 @@ def test_beam_writes_to_a_url_path_and_resumes_a_failed_run(corpus, local_run, m
     """`ram://` goes through tf.io.gfile as `gs://` does. The in-memory runner runs the DoFns in
     this process, so a failure can be injected: a failed pipeline keeps its finished blocks (a cluster
     job is more often lost to the cluster than to its input), and the rerun does not make them again."""
-    from pipelines.pretraining import examples
-
     out = f"ram://beam-{os.getpid()}/data"
     args = ["create-pretraining-data", "--input", ",".join(corpus), "--vocab", minilm_vocab, "--output-dir", out,
             *OPTIONS, "--runner", "beam", "--direct_running_mode=in_memory"]
-    real = examples.block_records
-    calls = []
-
-    def interrupted(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(examples, "block_records", interrupted)
+    count_made_blocks(monkeypatch, interrupt_at=3)
     assert run_cli(*args) == 2  # Beam reports the worker's failure; the launcher keeps the made blocks
     assert "2 of" in capsys.readouterr().err
     import tensorflow as tf
     assert not tf.io.gfile.exists(out + "/manifest.json") and not _shards(out)
     assert len(tf.io.gfile.glob(out + "/.work/block-*.json")) == 2
-    calls.clear()
-    monkeypatch.setattr(examples, "block_records", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    calls = count_made_blocks(monkeypatch)
     assert run_cli(*args) == 0
     total = json.load(open(os.path.join(local_run, "manifest.json")))["num_blocks"]
     assert len(calls) == total - 2

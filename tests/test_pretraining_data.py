@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from conftest import DATA, SHARED_DATA, run_cli
+from conftest import DATA, SHARED_DATA, count_made_blocks, run_cli
 
 SLICE = os.path.join(DATA, "gutenberg_books_slice.txt")  # 26 books, ~40k characters each
 
@@ -234,26 +234,15 @@ def test_manifest_describes_the_files(slice_run, minilm_vocab):
 
 
 def test_an_interrupted_run_resumes_to_the_same_bytes(slice_run, tmp_path, minilm_vocab, monkeypatch):
-    from pipelines.pretraining import examples
     out = str(tmp_path / "resumed")
     args = ["create-pretraining-data", "--input", SLICE, "--vocab", minilm_vocab, "--output-dir", out,
             "--dupe-factor", "5", "--num-shards", "3", "--block-mb", "0.25"]
-    real = examples.block_records
-    calls = []
-
-    def interrupted(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(examples, "block_records", interrupted)
+    count_made_blocks(monkeypatch, interrupt_at=3)
     assert run_cli(*args) == 130
     assert not glob.glob(os.path.join(out, "*.tfrecord")) and not os.path.exists(os.path.join(out, "manifest.json"))
     assert not glob.glob(os.path.join(out, "**", "*.tmp-*"), recursive=True)
     assert len(glob.glob(os.path.join(out, ".work", "block-*.tfrecord"))) == 2
-    calls.clear()
-    monkeypatch.setattr(examples, "block_records", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    calls = count_made_blocks(monkeypatch)
     assert run_cli(*args) == 0
     assert len(calls) == 2  # 4 blocks, 2 made before the interruption
     assert _shard_bytes(out) == _shard_bytes(slice_run)
