@@ -96,14 +96,14 @@ def pipeline_options(beam_args: list[str], num_workers: int):
     return options
 
 
-def run_beam(spec, output_dir: str, done_shards: set[int], num_workers: int, beam_args: list[str],
+def run_beam(spec, output_dir: str, done_shards: set[int], options,
              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Plan, run the Beam pipeline, and return what the manifest needs (`num_blocks`, bad lines)."""
+    """Plan, run the Beam pipeline with `options` (from `pipeline_options`), and return what the
+    manifest needs (`num_blocks`, bad lines)."""
     from pipelines.pretraining.block_plan import plan_blocks
     from pipelines.pretraining.errors import PipelineRunError
     from pipelines.pretraining.block_maker import WORK, BadLines, counts_path
 
-    options = pipeline_options(beam_args, num_workers)
     # Workers may run elsewhere or in another folder: give them absolute paths (same bytes out).
     spec = dataclasses.replace(spec, vocab_file=storage.absolute(spec.vocab_file), source=dataclasses.replace(
         spec.source, files=tuple(storage.absolute(f) for f in spec.source.files)))

@@ -167,7 +167,7 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
             from pipelines.pretraining.beam_pipeline import pipeline_options, run_beam
         except ImportError as e:
             raise OptionsError(f"--runner beam needs Apache Beam ({e}): pip install 'bert-tf[beam]'") from None
-        pipeline_options(beam_args or [], num_workers)  # bad Beam options fail before anything is read
+        beam_options = pipeline_options(beam_args or [], num_workers)  # bad options fail before any reading
     vocab_tokens = load_vocab(spec.vocab_file)
     check_casing(vocab_tokens, spec.lower_case, spec.vocab_file)
     started = time.time()
@@ -185,7 +185,7 @@ def create_pretraining_data(spec: RunSpec, output_dir: str, num_workers: int = 1
         done_shards = {s for s in range(spec.num_shards)
                        if storage.exists(storage.join(output_dir, spec.shard_name(s)))}
         if runner == "beam":
-            result = run_beam(spec, output_dir, done_shards, num_workers, beam_args or [], progress)
+            result = run_beam(spec, output_dir, done_shards, beam_options, progress)
         else:
             result = _make_blocks_locally(spec, output_dir, num_workers, done_shards, progress)
             for shard in range(spec.num_shards):
