@@ -192,6 +192,12 @@ def test_a_killed_run_resumes_at_its_last_checkpoint(data_dir, tmp_path):
     process.wait()
     saved = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     assert saved is not None and int(saved.rsplit("-", 1)[1]) < 40
+    # What a kill can leave when it lands mid-write (it did once in CI): plant it so every run checks it.
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    open(os.path.join(checkpoints, "checkpoint.tmp0123abcd"), "w").write("model_checkpoint_path: ")
+    os.makedirs(os.path.join(checkpoints, "ckpt-99_temp"))
+    open(os.path.join(checkpoints, "ckpt-99_temp", "part-00000-of-00001.index"), "wb").write(b"\0")
+    open(os.path.join(model_dir, "metrics.jsonl"), "a").write('{"step": 9')
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed from {saved}" in done.stderr
@@ -199,7 +205,9 @@ def test_a_killed_run_resumes_at_its_last_checkpoint(data_dir, tmp_path):
     assert records[-1]["step"] == 40 and records[-1]["learning_rate"] == 0.0
     assert {"step", "loss", "mlm_accuracy", "nsp_accuracy", "learning_rate", "examples_per_second"} <= set(records[-1])
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-40")
-    assert not glob.glob(os.path.join(model_dir, "checkpoints", "*.tmp*"))
+    assert not glob.glob(os.path.join(checkpoints, "*.tmp*")) and not glob.glob(os.path.join(checkpoints, "*_temp"))
+    steps = [record["step"] for record in records]
+    assert steps == sorted(set(steps)), "rows after the resumed checkpoint must not appear twice"
 
 
 def test_pretrain_learns_logs_evaluates_and_exports(data_dir, tmp_path, capsys):

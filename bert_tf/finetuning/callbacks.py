@@ -15,6 +15,7 @@ import time
 
 import keras
 
+from bert_tf import jsonl_log
 from bert_tf.atomic import write_text_atomic
 
 
@@ -33,6 +34,12 @@ class EvaluateAndKeepBest(keras.callbacks.Callback):
         if os.path.isfile(path):
             return json.load(open(path, encoding="utf-8")).get(self.task.primary, -math.inf)
         return -math.inf
+
+    def on_train_begin(self, logs=None):
+        # Runs after BackupAndRestore (listed first) has restored a killed run: evaluations logged after
+        # its last backup are of weights that no longer exist, and are made again.
+        self.step = int(self.model.optimizer.iterations.numpy())
+        jsonl_log.drop_rows_after_step(os.path.join(self.output_dir, "eval_history.jsonl"), self.step)
 
     def on_train_batch_end(self, batch, logs=None):
         # The optimizer's step, not a count of calls: a resumed run (BackupAndRestore) goes on from it.
@@ -53,8 +60,7 @@ class EvaluateAndKeepBest(keras.callbacks.Callback):
         if train_loss is not None:
             results["train_loss"] = float(train_loss)
         write_text_atomic(os.path.join(self.output_dir, "eval_results.json"), json.dumps(results, indent=2) + "\n")
-        with open(os.path.join(self.output_dir, "eval_history.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(results) + "\n")
+        jsonl_log.append_row(os.path.join(self.output_dir, "eval_history.jsonl"), results)
         value = results[self.task.primary]
         improved = value > self.best
         if improved:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from bert_tf import jsonl_log
 from bert_tf.atomic import write_text_atomic
 from bert_tf.training.errors import DataError, DivergedError, PreflightError
 
@@ -203,6 +204,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     # All workers restore the chief's latest checkpoint, so a restarted cluster goes on in step.
     write_dir = options.model_dir if chief else os.path.join(options.model_dir, "workers", worker_name)
     tf.io.gfile.makedirs(write_dir)
+    _remove_leftovers_of_a_killed_run(write_dir, log)
     if chief:
         _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
     phases = options.phases()
@@ -241,6 +243,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         log(f"already at step {step} of {total_steps}; nothing to train")
 
     metrics_path = os.path.join(write_dir, "metrics.jsonl")
+    jsonl_log.drop_rows_after_step(metrics_path, step)
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs"))
     last: dict[str, Any] = {"step": step}
     start = time.time()
@@ -271,7 +274,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
             last = {"step": step, "phase": phase, **{k: round(v, 6) for k, v in figures.items() if k != "examples"},
                     "learning_rate": learning_rate, "examples_per_second": round(figures["examples"] / seconds, 2),
                     "elapsed_s": round(time.time() - start, 2)}
-            _append_jsonl(metrics_path, last)
+            jsonl_log.append_row(metrics_path, last)
             with writer.as_default(step=step):
                 for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy", "learning_rate",
                             "examples_per_second"):
@@ -353,6 +356,27 @@ def _name_corrupt_file(pattern: str, error: Exception, checkpoint: str | None) -
             f"{checkpoint or '(none yet)'}")
 
 
+def _remove_leftovers_of_a_killed_run(write_dir: str, log: Callable[[str], None]) -> None:
+    """Delete the temporary files a killed writer leaves behind, before this run writes anything.
+
+    TensorFlow writes the `checkpoint` state file as `checkpoint.tmp<hex>` and each checkpoint's shards
+    under `ckpt-N_temp/` before renaming them; our atomic writes use `.tmp-*` and `NAME.tmp-*`. A SIGKILL between the
+    write and the rename leaves these behind; nothing reads them, and only this process writes `write_dir`.
+    """
+    checkpoints = os.path.join(write_dir, "checkpoints")
+    leftovers = []
+    for pattern in (".tmp-*", "*.tmp-*"):
+        leftovers += tf.io.gfile.glob(os.path.join(write_dir, pattern))
+    for pattern in ("checkpoint.tmp*", "*_temp", ".tmp-*"):
+        leftovers += tf.io.gfile.glob(os.path.join(checkpoints, pattern))
+    for path in leftovers:
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+        log(f"removed {path}, left by an interrupted run")
+
+
 def _write_text(path: str, text: str) -> None:
     """Atomic on a local disk (temporary name, rename); on gs:// an object appears whole when closed."""
     if "://" in path:
@@ -360,17 +384,6 @@ def _write_text(path: str, text: str) -> None:
             f.write(text)
     else:
         write_text_atomic(path, text)
-
-
-def _append_jsonl(path: str, record: dict) -> None:
-    line = json.dumps(record) + "\n"
-    if "://" in path:  # object stores cannot append: rewrite the (small) file
-        previous = tf.io.gfile.GFile(path).read() if tf.io.gfile.exists(path) else ""
-        _write_text(path, previous + line)
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
 
 
 def evaluate_run(model_dir: str, pattern: str, eval_steps: int = 100, batch_size: int = 32,
