@@ -91,6 +91,7 @@ def test_two_loopback_workers_survive_a_killed_worker(tmp_path, minilm_vocab):
     steps = [json.loads(line)["step"] for line in open(os.path.join(model_dir, "metrics.jsonl"))]
     resumed_at = int(text.split("resumed from")[1].split("at step")[1].split()[0])
     assert resumed_at >= 10 and resumed_at % 10 == 0 and steps[-1] == 40
+    assert steps == sorted(set(steps)), "rows past the checkpoint the cluster resumed from must not appear twice"
 
 
 # --------------------------------------------------------------------------- the cluster recipes' scripts

@@ -9,6 +9,8 @@ written under temporary names by TensorFlow and listed only once whole; the last
 A killed run re-run with the same command restores the latest checkpoint and continues at its step,
 with the same learning rate (the schedule is a function of the step) and the data reshuffled from a
 seed that includes the step (the position in the data is approximate, as in every tf.data job).
+What the kill left is removed first: TensorFlow's temporary checkpoint files, and the rows of
+`metrics.jsonl` past the restored step (they are trained again), so no step is logged twice.
 """
 
 from __future__ import annotations
