@@ -457,3 +457,18 @@ def test_step_statistics_are_the_originals_losses():
     np.testing.assert_allclose(stats["nsp_loss_sum"], -nsp[np.arange(8), labels].sum(), rtol=1e-5)
     correct = (logits.argmax(-1) == ids) * weights
     assert stats["mlm_correct"] == correct.sum()
+
+
+def test_mlm_accuracy_matches_an_argmax_reference():
+    """Our accuracy compares the label's logit with the maximum (cheaper than Keras' argmax on CPU);
+    on logits without ties it must equal the original's argmax accuracy, masked positions weighted."""
+    from bert_tf.models import losses
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 5, 50)).astype("float32")
+    ids = rng.integers(0, 50, size=(6, 5))
+    ids[:3] = logits[:3].argmax(-1)  # half the rows right, so the count is far from 0 and from all
+    weights = (rng.random((6, 5)) < 0.7).astype("float32")
+    correct, total = losses.masked_lm_accuracy(tf.constant(logits), tf.constant(ids), tf.constant(weights))
+    expected = ((logits.argmax(-1) == ids) * weights).sum()
+    assert float(total) == weights.sum() and 0 < expected < weights.sum()
+    assert float(correct) == expected

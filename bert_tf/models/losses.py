@@ -32,8 +32,15 @@ def next_sentence_loss(nsp_logits, next_sentence_labels):
 
 
 def masked_lm_accuracy(mlm_logits, masked_lm_ids, masked_lm_weights):
-    """(correct, total) weights: accuracy over real masked positions only."""
-    correct = ops.cast(ops.equal(ops.argmax(mlm_logits, axis=-1), ops.cast(masked_lm_ids, "int64")), "float32")
+    """(correct, total) weights: accuracy over real masked positions only.
+
+    A position is correct when the label's logit is the largest (an exact tie counts as correct, where
+    `argmax` would take the first index). Not `ops.argmax`: Keras' TensorFlow argmax makes several extra
+    passes over its input to order -0.0 below +0.0, and over `[batch, predictions, vocab]` logits that was
+    12% of a `bert_tiny` pretraining step on CPU.
+    """
+    label_logit = ops.take_along_axis(mlm_logits, ops.expand_dims(ops.cast(masked_lm_ids, "int32"), -1), axis=-1)
+    correct = ops.cast(label_logit[..., 0] >= ops.max(mlm_logits, axis=-1), "float32")
     weights = ops.cast(masked_lm_weights, "float32")
     return ops.sum(correct * weights), ops.sum(weights)
 
