@@ -257,6 +257,8 @@ def test_preflight_refuses_mismatches(data_dir, tmp_path, capsys):
     assert code == 2 and "gs://" in err
     code, err = error("--train-batch-size", "10", "--gradient-accumulation-steps", "4")
     assert code == 2 and "not divisible" in err
+    code, err = error("--warmup-steps", "100")  # the default warmup on a 2-step run: an error, not a traceback
+    assert code == 2 and "--warmup-steps 100 must be between 0 and --num-train-steps 2" in err
     args = _pretrain_args(data_dir, str(tmp_path / "glob"), 2)
     args[args.index("--input") + 1] = str(tmp_path / "nothing*.tfrecord")
     assert run_cli(*args) == 2 and "no TFRecord file matches" in capsys.readouterr().err

@@ -119,6 +119,11 @@ def preflight(options: PretrainOptions, config) -> dict | None:
                                           ("--eval-input", options.eval_input)) if path and not path.startswith("gs://")]
         if local:
             problems.append(f"on TPU every path must be gs:// (the TPU workers cannot read this machine): {', '.join(local)}")
+    if options.num_train_steps < 1:
+        problems.append(f"--num-train-steps must be at least 1 (got {options.num_train_steps})")
+    elif not 0 <= options.warmup_steps <= options.num_train_steps:
+        problems.append(f"--warmup-steps {options.warmup_steps} must be between 0 and --num-train-steps "
+                        f"{options.num_train_steps}; pass a smaller --warmup-steps")
     manifests = {}
     checks = [(flag, pattern, seq, pred, batch) for flag, pattern, _, seq, pred, batch in options.phases()]
     if options.eval_input:
