@@ -26,8 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import jsonl_log
-from bert_tf.atomic import write_text_atomic
+from bert_tf import jsonl_log, storage
 from bert_tf.training.errors import DataError, DivergedError, PreflightError
 
 
@@ -213,7 +212,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     tf.io.gfile.makedirs(write_dir)
     _remove_leftovers_of_a_killed_run(write_dir, log)
     if chief:
-        _write_text(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
+        storage.write_text_atomic(os.path.join(options.model_dir, "bert_config.json"), config.to_json_string())
     phases = options.phases()
     total_steps = phases[-1][2]
 
@@ -297,7 +296,7 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     if options.export and chief:
         _export(model, options.model_dir, _data_vocab(options.input))
     last["weights_sha256"] = weights_fingerprint(model)
-    _write_text(os.path.join(write_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
+    storage.write_text_atomic(os.path.join(write_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
     return last
 
 
@@ -382,15 +381,6 @@ def _remove_leftovers_of_a_killed_run(write_dir: str, log: Callable[[str], None]
         else:
             tf.io.gfile.remove(path)
         log(f"removed {path}, left by an interrupted run")
-
-
-def _write_text(path: str, text: str) -> None:
-    """Atomic on a local disk (temporary name, rename); on gs:// an object appears whole when closed."""
-    if "://" in path:
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text)
-    else:
-        write_text_atomic(path, text)
 
 
 def evaluate_run(model_dir: str, pattern: str, eval_steps: int = 100, batch_size: int = 32,
