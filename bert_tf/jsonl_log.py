@@ -12,6 +12,11 @@ import json
 from bert_tf import storage
 
 
+def read_rows(path: str) -> list[dict]:
+    """Every row of a JSON-lines log (blank lines skipped)."""
+    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+
+
 def append_row(path: str, row: dict) -> None:
     """Add one JSON line. Object stores cannot append, so there the (small) file is rewritten."""
     line = json.dumps(row) + "\n"

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from bert_tf.atomic import write_text_atomic
-
-
-def _jsonl(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+from bert_tf.jsonl_log import read_rows
 
 
 def _plots(o, pretrain_records: list[dict], curves: dict[str, list[dict]]) -> tuple[str, str]:
@@ -53,10 +48,8 @@ def _plots(o, pretrain_records: list[dict], curves: dict[str, list[dict]]) -> tu
 
 
 def write_report(o, state: dict) -> str:
-    # A resumed run logs the steps after its last checkpoint again: keep the latest record of each step.
-    by_step = {r["step"]: r for r in _jsonl(os.path.join(o.workdir, "pretrain", "metrics.jsonl"))}
-    pretrain_records = [by_step[s] for s in sorted(by_step)]
-    curves = {n: _jsonl(os.path.join(o.workdir, n, "eval_history.jsonl"))
+    pretrain_records = read_rows(os.path.join(o.workdir, "pretrain", "metrics.jsonl"))  # one row a step, resumed or not
+    curves = {n: read_rows(os.path.join(o.workdir, n, "eval_history.jsonl"))
               for n in ("finetune_pretrained", "finetune_random")}
     _plots(o, pretrain_records, curves)
     f = {name: state[name]["figures"] for name in state if not name.startswith("_") and name != "report"}

@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Callable
 
 from bert_tf.atomic import write_text_atomic
+from bert_tf.jsonl_log import read_rows
 
 
 class QuickstartError(ValueError):
@@ -75,11 +76,6 @@ def _cli(*args: str) -> None:
         raise RuntimeError(f"bert-tf {args[0]} failed (exit status {status})")
 
 
-def _jsonl(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 # ----------------------------------------------------------------------------------------------- stages
 def stage_vocab(o: QuickstartOptions) -> dict:
     from bert_tf.tokenization import learn_vocab
@@ -119,7 +115,7 @@ def stage_pretrain(o: QuickstartOptions) -> dict:
          "--learning-rate", str(o.learning_rate), "--warmup-steps", str(max(1, o.steps // 10)),
          "--adam-bias-correction", "--steps-per-loop", str(max(1, min(50, o.steps // 10))),
          "--save-checkpoints-steps", str(max(1, min(100, o.steps // 5))), "--seed", str(12345 + o.seed))
-    records = _jsonl(o.path("pretrain", "metrics.jsonl"))
+    records = read_rows(o.path("pretrain", "metrics.jsonl"))
     return {"steps": records[-1]["step"], "final_loss": records[-1]["loss"],
             "final_train_mlm_accuracy": records[-1]["mlm_accuracy"],
             "sequences_per_second": round(sorted(r["examples_per_second"] for r in records)[len(records) // 2], 1)}

@@ -366,20 +366,18 @@ def _remove_leftovers_of_a_killed_run(write_dir: str, log: Callable[[str], None]
     """Delete the temporary files a killed writer leaves behind, before this run writes anything.
 
     TensorFlow writes the `checkpoint` state file as `checkpoint.tmp<hex>` and each checkpoint's shards
-    under `ckpt-N_temp/` before renaming them; our atomic writes use `.tmp-*` and `NAME.tmp-*`. A SIGKILL between the
-    write and the rename leaves these behind; nothing reads them, and only this process writes `write_dir`.
+    under `ckpt-N_temp/` before renaming them; `storage.write_text_atomic` writes `NAME.tmp-*`. A SIGKILL
+    between a write and its rename leaves these behind; nothing reads them, and only this process writes
+    `write_dir`.
     """
-    checkpoints = os.path.join(write_dir, "checkpoints")
-    leftovers = []
-    for pattern in (".tmp-*", "*.tmp-*"):
-        leftovers += tf.io.gfile.glob(os.path.join(write_dir, pattern))
-    for pattern in ("checkpoint.tmp*", "*_temp", ".tmp-*"):
-        leftovers += tf.io.gfile.glob(os.path.join(checkpoints, pattern))
-    for path in leftovers:
-        if tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
-        else:
-            tf.io.gfile.remove(path)
+    checkpoints = storage.join(write_dir, "checkpoints")
+    files = storage.glob(storage.join(write_dir, "*.tmp-*"))
+    files += storage.glob(storage.join(checkpoints, "checkpoint.tmp*"))
+    for path in files:
+        storage.remove(path)
+        log(f"removed {path}, left by an interrupted run")
+    for path in storage.glob(storage.join(checkpoints, "*_temp")):
+        storage.rmtree(path)
         log(f"removed {path}, left by an interrupted run")
 
 
