@@ -20,10 +20,12 @@ def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
     assert all(n in state for n in names)
     assert state["pretrain"]["figures"]["steps"] == 10
     assert 0 <= state["evaluate"]["figures"]["mlm_accuracy"] <= 1
+    assert state["finetune_random"]["figures"]["heldout_examples"] == 2000  # 200 of the sample + 1,800 shipped
     for name in ("report.md", "pretraining.png", "finetuning.png"):
         assert os.path.getsize(os.path.join(workdir, name)) > 1000
     report = open(os.path.join(workdir, "report.md")).read()
     assert "fine-tune from pretrained" in report and "bert-tf pretrain --config" in report
+    assert "95% interval" in report and "2000 sentences" in report
     assert os.path.isfile(os.path.join(saved, "quickstart_sst2", "1", "saved_model.pb"))
     assert os.path.isfile(os.path.join(saved, "quickstart_bert_tiny_encoder", "1", "saved_model.pb"))
     predictions = state["serve"]["figures"]["predictions"]
@@ -37,3 +39,13 @@ def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
     assert sorted(os.listdir(os.path.join(saved, "quickstart_sst2"))) == ["1"]
     # Other settings in the same workdir are refused, not mixed.
     assert run_cli(*args[:-1], "2") == 2
+
+
+def test_the_report_calls_a_difference_only_when_its_interval_leaves_out_zero():
+    from bert_tf.quickstart.report import compare_accuracies
+    assert " beats " in compare_accuracies(0.70, 0.65, 2000)          # +5.0, interval +-2.9
+    assert " is behind " in compare_accuracies(0.60, 0.68, 2000)      # -8.0
+    assert "cannot be told apart" in compare_accuracies(0.66, 0.65, 2000)
+    assert "cannot be told apart" in compare_accuracies(0.70, 0.65, 200)  # +5.0, interval +-9.2
+    sentence = compare_accuracies(0.70, 0.65, 2000)
+    assert "+5.0 points (95% interval +2.1 to +7.9, 2000 sentences)" in sentence
