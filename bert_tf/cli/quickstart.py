@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default="bert_tiny", help="model size (default: %(default)s)")
     p.add_argument("--steps", type=int, default=500, help="pretraining steps (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="pretraining batch (default: %(default)s)")
-    p.add_argument("--finetune-epochs", type=int, default=4, help="(default: %(default)s)")
+    p.add_argument("--finetune-epochs", type=int, default=10, help="(default: %(default)s)")
     p.set_defaults(func=run)
 
 
