@@ -90,7 +90,9 @@ class MaskedLMHead(keras.layers.Layer):
         table = ops.cast(embedding_table, self.compute_dtype)
         # One 2-D GEMM against the transposed table (see FlatDense for why not a rank-3 matmul).
         flat = tf.reshape(h, [-1, self.hidden_size])
-        logits = tf.matmul(flat, table, transpose_b=True) + ops.cast(self.output_bias, self.compute_dtype)
+        # BiasAdd rather than `+`, so oneDNN fuses it into the GEMM (see FlatDense).
+        logits = tf.nn.bias_add(tf.matmul(flat, table, transpose_b=True),
+                                ops.cast(self.output_bias, self.compute_dtype))
         logits = tf.reshape(logits, tf.concat([tf.shape(gathered)[:-1], [self.vocab_size]], axis=0))
         return ops.cast(logits, "float32")
 
