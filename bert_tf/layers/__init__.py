@@ -4,8 +4,9 @@ from bert_tf.layers.activations import gelu_exact, gelu_tanh, get_activation
 from bert_tf.layers.attention import BertSelfAttention, attention_mask_bias
 from bert_tf.layers.embeddings import BertEmbeddings
 from bert_tf.layers.dense import FlatDense
+from bert_tf.layers.dropout import BertDropout
 from bert_tf.layers.heads import BertPooler, DenseLogitsHead, MaskedLMHead
 from bert_tf.layers.transformer_block import BertTransformerBlock
 
-__all__ = ["BertEmbeddings", "FlatDense", "BertPooler", "BertSelfAttention", "BertTransformerBlock", "DenseLogitsHead",
+__all__ = ["BertDropout", "BertEmbeddings", "FlatDense", "BertPooler", "BertSelfAttention", "BertTransformerBlock", "DenseLogitsHead",
            "MaskedLMHead", "attention_mask_bias", "gelu_exact", "gelu_tanh", "get_activation"]

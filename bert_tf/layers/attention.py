@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from bert_tf.layers.dense import FlatDense
+from bert_tf.layers.dropout import BertDropout
 
 # The original adds -10000 to masked scores (not -inf): finite in float16, and exp(-10000) is 0.
 MASK_ADDER = -10000.0
@@ -57,7 +58,7 @@ class BertSelfAttention(keras.layers.Layer):
         self.output_dense = FlatDense(hidden_size, kernel_initializer=init,
                                                bias_initializer="zeros", dtype=self.dtype_policy,
                                                name="output_dense")
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout = BertDropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, x_shape, mask_bias_shape=None):
         self.qkv.build(x_shape)

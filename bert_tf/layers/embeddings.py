@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 import keras_hub
-from keras import ops
+
+from bert_tf.layers.dropout import BertDropout
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -44,7 +45,7 @@ class BertEmbeddings(keras.layers.Layer):
             name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout = BertDropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, word_ids_shape, type_ids_shape=None):
         self.word_embeddings.build(word_ids_shape)

@@ -13,6 +13,7 @@ from keras import ops
 
 from bert_tf.layers.activations import get_activation
 from bert_tf.layers.dense import FlatDense
+from bert_tf.layers.dropout import BertDropout
 
 
 def _init(stddev: float):
@@ -121,7 +122,7 @@ class DenseLogitsHead(keras.layers.Layer):
         self.num_outputs = num_outputs
         self.dropout_rate = dropout
         self.initializer_range = initializer_range
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout = BertDropout(dropout, dtype=self.dtype_policy, name="dropout")
         self.dense = keras.layers.Dense(num_outputs, kernel_initializer=_init(initializer_range),
                                         dtype=self.dtype_policy, name="dense")
 
