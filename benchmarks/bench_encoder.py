@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         text = (f"# BertEncoder vs keras-hub BertBackbone\n\nCommand: `{command}`\n\n{env}\n\n"
                 f"{format_table(rows, markdown=True)}\n\nTokens/s = batch x seq / median step time; "
-                f"ratio > 1 means bert-tf is faster (by the median trial, the fastest trials, CPU time). See the docstring of `benchmarks/bench_encoder.py` "
+                f"ratio > 1 means bert-tf is faster (by the median trial, the fastest trials, CPU time). "
+                f"See the docstring of `benchmarks/bench_encoder.py` "
                 f"for what is measured.\n" + "".join(f"\nNote: {n}\n" for n in notes))
         os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
         with open(args.markdown, "w", encoding="utf-8") as f:

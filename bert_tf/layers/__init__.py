@@ -8,5 +8,5 @@ from bert_tf.layers.dropout import BertDropout
 from bert_tf.layers.heads import BertPooler, DenseLogitsHead, MaskedLMHead
 from bert_tf.layers.transformer_block import BertTransformerBlock
 
-__all__ = ["BertDropout", "BertEmbeddings", "FlatDense", "BertPooler", "BertSelfAttention", "BertTransformerBlock", "DenseLogitsHead",
-           "MaskedLMHead", "attention_mask_bias", "gelu_exact", "gelu_tanh", "get_activation"]
+__all__ = ["BertDropout", "BertEmbeddings", "FlatDense", "BertPooler", "BertSelfAttention", "BertTransformerBlock",
+           "DenseLogitsHead", "MaskedLMHead", "attention_mask_bias", "gelu_exact", "gelu_tanh", "get_activation"]
