@@ -21,6 +21,7 @@ setup(
         "tensorboard>=2.19",  # tf.summary for the pretraining logs (tensorflow no longer pulls it in)
         "safetensors>=0.4",
         "numpy>=1.26",
+        "flatbuffers>=24.3",  # writes the original-normalisation model for tensorflow-text's FastBertNormalizer
         "crc32c>=2.3",  # TFRecord checksums for the pretraining-data writer (hardware CRC-32C)
         "matplotlib>=3.8",  # loss-curve plots of training runs and reports
     ],

@@ -7,13 +7,9 @@ punctuation (all non-alphanumeric ASCII plus categories P*), which characters ar
 (eight fixed blocks), and, when uncased, how a character is lowered and stripped of accents
 (`lower()`, then NFD, then drop category Mn).
 
-tensorflow-text's fast normalizer uses ICU instead: NFKC case folding and a newer Unicode. The two
-agree on almost all text but not everywhere (`…` becomes `...`, `½` becomes `1⁄2`, `ς` becomes
-`σ`, format characters split words instead of vanishing). `fast_path_risk_ranges` lists every
-character for which they *might* disagree, so the tokenizer can send only lines holding one of them
-down its exact (slower) path. The list is a superset built from properties, not from a diff, so it
-stays safe on other Python or ICU versions; `tests/test_tokenizer_unicode.py` checks it against the
-original on every code point.
+These tables drive both halves of our tokenizer: the fast normaliser's table
+(`original_normalizer.py`) and the exact path (`basic.py`). tensorflow-text's stock normaliser
+uses ICU instead (NFKC case folding, a newer Unicode), which is why we do not use it.
 
 Everything here is computed from the running Python's Unicode tables, exactly as the original does
 at run time, and cached: in memory, and on disk (`~/.cache/bert-tf`, or `$BERT_TF_CACHE`) under a
@@ -40,8 +36,6 @@ CJK_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 GREEK_CAPITAL_SIGMA = 0x03A3
-# Default-ignorable letters that ICU drops but Python keeps (found by the exhaustive check).
-_ICU_IGNORABLE_LETTERS = (0x115F, 0x1160, 0x3164, 0xFFA0)
 
 
 def _all_code_points() -> range:
@@ -134,7 +128,7 @@ def _scan() -> dict:
 
 
 def _scan_code_points() -> dict:
-    """One pass over every code point: the three classes, the uncased table, the two risk sets.
+    """One pass over every code point: the classes and the uncased table.
 
     Cheap tests first (category, `decomposition`), the costly normalisations only where they can
     change something; this keeps the pass near one second.
@@ -142,24 +136,16 @@ def _scan_code_points() -> dict:
     classes: dict[str, list[int]] = {"deleted": [], "whitespace": [], "punctuation": [], "cased": [],
                                      "case_ignorable": []}
     mapping: dict[int, str] = {}
-    risky = {True: set(_ICU_IGNORABLE_LETTERS), False: set()}
     for cp in _all_code_points():
         if _is_surrogate(cp):
             continue
         ch = chr(cp)
         cat = unicodedata.category(ch)
         if cat == "Cn" or cat == "Co":
-            risky[True].add(cp)
-            risky[False].add(cp)
             continue
         if is_deleted(cp):
             classes["deleted"].append(cp)
-            risky[True].add(cp)
-            risky[False].add(cp)
             continue
-        if cp == 0xFFFD:
-            risky[True].add(cp)
-            risky[False].add(cp)
         if is_whitespace(cp):
             classes["whitespace"].append(cp)
         if is_punctuation(cp):
@@ -176,14 +162,7 @@ def _scan_code_points() -> dict:
             normalized = lower_strip_accents(ch)
             if normalized != ch:
                 mapping[cp] = normalized
-        if cp == GREEK_CAPITAL_SIGMA or ch.casefold() != low:
-            risky[True].add(cp)
-        elif decomposes and unicodedata.normalize("NFKD", ch) != unicodedata.normalize("NFD", ch):
-            risky[True].add(cp)
-        elif low != ch and unicodedata.normalize("NFKD", low) != unicodedata.normalize("NFD", low):
-            risky[True].add(cp)
-    return {"classes": {k: tuple(to_ranges(v)) for k, v in classes.items()}, "mapping": mapping,
-            "risky": {k: tuple(to_ranges(v)) for k, v in risky.items()}}
+    return {"classes": {k: tuple(to_ranges(v)) for k, v in classes.items()}, "mapping": mapping}
 
 
 def class_ranges(name: str) -> tuple[tuple[int, int], ...]:
@@ -198,14 +177,3 @@ def uncased_mapping() -> dict[int, str]:
     Deleted characters are left out: they are gone before lowercasing.
     """
     return _scan()["mapping"]
-
-
-def fast_path_risk_ranges(lower_case: bool) -> tuple[tuple[int, int], ...]:
-    """Characters on which tensorflow-text's FastBertTokenizer might differ from the original.
-
-    Cased: deleted characters (ICU turns them into spaces), unassigned and private-use characters
-    (ICU may know them under a newer Unicode) and U+FFFD. Uncased adds every character whose
-    compatibility decomposition differs from its canonical one (ICU applies NFKC), whose case fold
-    differs from its lowercase, the capital sigma (Python's final-sigma rule) and four Hangul fillers.
-    """
-    return _scan()["risky"][bool(lower_case)]

@@ -1,22 +1,22 @@
 """`BertTokenizer`: the reference BERT WordPiece tokenizer, id for id, as TensorFlow ops.
 
-Why FastBertTokenizer, and what we add to it. tensorflow-text offers two BERT tokenizers.
+Why FastBertTokenizer, and what we change in it. tensorflow-text offers two BERT tokenizers.
 `BertTokenizer` (regex basic tokenizer + `WordpieceTokenizer`) is several times slower, and its
-uncased mode case-folds with NFKC too, so it is no closer to the original. `FastBertTokenizer`
-(one-pass normaliser + linear-time WordPiece) is the fastest we measured, and on the shared
-corpora it already equals the original on >99.99% of lines. It differs only where ICU and Python
-differ (see `char_classes.py`: `…`, `½`, final sigma, format characters, unassigned code points)
-and on words of 101-200 characters (it caps words at 100 bytes; the original at 200 characters).
+uncased mode case-folds with NFKC too, so it is no closer to the original. `FastBertTokenizer` is
+two ops, a table-driven normaliser and linear-time WordPiece, and is the fastest we measured. Its
+stock normaliser is ICU's NFKC case folding, which differs from the original on thousands of
+characters (`…`, `½`, final sigma, format characters, unassigned code points); its WordPiece caps
+words at 100 bytes (the original at 200 characters).
 
-So each batch takes two paths:
-1. fast path: `FastBertTokenizer` on every line;
-2. exact path, only for lines that could differ: those holding a character from
-   `fast_path_risk_ranges` or a run of more than 200 non-space characters (one RE2 scan finds
-   both). It redoes the original's steps as ops (`basic.py`: delete control characters, final
-   sigma, per-code-point lowercase+NFD+strip-accents from a table built with `unicodedata`, CJK
-   and punctuation split), the 200-character word cap, then `FastWordpieceTokenizer` on the words.
-Real text almost never takes the exact path, so the cost is the scan (see
-`benchmarks/bench_tokenizer.py` for what that costs).
+So we keep both ops and change their data (`original_normalizer.py`): the normaliser gets a table
+built from Python's `unicodedata` that does per character exactly what the original does (delete
+control characters, lowercase + NFD + strip accents, split punctuation and CJK), and WordPiece caps
+words at 200 bytes. What a per-character table cannot express (the context-dependent final sigma,
+characters WordPiece would split on that the original keeps inside a word) is mapped to a sentinel
+that can only become `[UNK]`, and a word over 200 bytes becomes `[UNK]` too. Every line whose fast
+ids hold an `[UNK]` is then redone by the exact path (`basic.py`: the original's steps as ops, the
+200-character word cap, `FastWordpieceTokenizer` on the words). Real text rarely has an `[UNK]`,
+so the price over raw FastBertTokenizer is one comparison over the ids of a batch.
 
 Known, documented departure from the original: invalid UTF-8 bytes are dropped (the original
 decodes its files with errors="ignore" too, but a tensor may hold any bytes).
@@ -32,7 +32,7 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.tokenization import char_classes, packing
+from bert_tf.tokenization import original_normalizer, packing
 from bert_tf.tokenization.basic import BasicTokenizer
 from bert_tf.tokenization.vocab import check_casing, load_vocab, validate_vocab
 
@@ -48,7 +48,8 @@ class BertTokenizer(tf.Module):
       lower_case: the uncased BERT normalisation (lowercase, NFD, strip accents). False keeps case
         and accents. A warning is raised when this disagrees with the vocab's own casing.
       max_chars_per_word: longer words become `[UNK]` (the original's 200).
-      exact: False skips the exact path (raw FastBertTokenizer speed, ids may differ on rare text).
+      exact: False gives raw tensorflow-text `FastBertTokenizer` (ICU normalisation, no exact path):
+        ids may differ from the original on rare text. For comparisons only.
 
     Example:
     ```python
@@ -87,26 +88,25 @@ class BertTokenizer(tf.Module):
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
 
-        # A word under the character cap is at most 4 bytes a character; longer words are sent down
-        # the exact path by the risk pattern, so this byte cap never cuts a word the original keeps.
-        self._fast = tf_text.FastBertTokenizer(
-            vocab=tokens, max_bytes_per_word=4 * self.max_chars_per_word + 4, token_out_type=tf.int32,
-            lower_case_nfd_strip_accents=self.lower_case)
         self._vocab_strings = tf.constant(tokens)
         self._is_suffix = tf.constant([t.startswith("##") for t in tokens])
-        if self.exact:
-            self._build_exact_path(tokens)
-
-    # ----------------------------------------------------------------- set-up of the exact path
-    def _build_exact_path(self, tokens: list[str]) -> None:
-        # Pre-split words longer than the cap are replaced by "[UNK]" first; this bound only has to
-        # let every word under the cap through.
+        if not self.exact:
+            self._fast = tf_text.FastBertTokenizer(
+                vocab=tokens, max_bytes_per_word=4 * self.max_chars_per_word + 4, token_out_type=tf.int32,
+                lower_case_nfd_strip_accents=self.lower_case)
+            return
+        # The fast path: the original's normalisation as the normaliser's table; words over the cap
+        # in bytes become [UNK] (a word under it in characters may be longer in bytes: the exact
+        # path, which every line with an [UNK] takes, decides those).
+        model = original_normalizer.build_model(self.lower_case, original_normalizer.choose_sentinel(tokens))
+        self._fast = tf_text.FastBertTokenizer(
+            vocab=tokens, max_bytes_per_word=self.max_chars_per_word, token_out_type=tf.int32,
+            lower_case_nfd_strip_accents=self.lower_case, fast_bert_normalizer_model_buffer=model)
+        # The exact path: pre-split words longer than the cap are replaced by "[UNK]" first; this
+        # bound only has to let every word under the cap through.
         self._words = tf_text.FastWordpieceTokenizer(
             vocab=tokens, no_pretokenization=True, token_out_type=tf.int32,
             max_bytes_per_word=4 * self.max_chars_per_word + 4)
-        risky_char = char_classes.re2_class(char_classes.fast_path_risk_ranges(self.lower_case))
-        not_space = char_classes.re2_class(char_classes.class_ranges("whitespace"), negate=True)
-        self._risk_pattern = f"(?s).*(?:{risky_char}|{not_space}{{{self.max_chars_per_word + 1}}}).*"
         self._basic = BasicTokenizer(self.lower_case)
 
     # ----------------------------------------------------------------------------- properties
@@ -143,12 +143,13 @@ class BertTokenizer(tf.Module):
         return self._group_words(ids) if words else ids
 
     def _with_exact_lines(self, text: tf.Tensor, fast_ids: tf.RaggedTensor) -> tf.RaggedTensor:
-        """`fast_ids` with the lines that could differ from the original replaced by the exact path."""
-        # One RE2 scan per line; no per-line reduction over the ragged ids (that alone cost a third
-        # of the fast path's time).
-        needs_exact = tf.strings.regex_full_match(text, self._risk_pattern)
+        """`fast_ids` with every line that holds an `[UNK]` redone by the exact path."""
+        # One comparison over the batch's ids; the per-line work only when some line needs it.
+        is_unk = tf.equal(fast_ids.flat_values, self.unk_id)
 
         def merge():
+            needs_exact = tf.math.unsorted_segment_max(
+                tf.cast(is_unk, tf.int32), fast_ids.value_rowids(), fast_ids.nrows()) > 0
             redo = tf.where(needs_exact)[:, 0]
             keep = tf.where(~needs_exact)[:, 0]
             exact_ids = self._tokenize_exact(tf.gather(text, redo))
@@ -156,7 +157,7 @@ class BertTokenizer(tf.Module):
             order = tf.math.invert_permutation(tf.concat([keep, redo], axis=0))
             return tf.gather(stacked, order).with_row_splits_dtype(fast_ids.row_splits.dtype)
 
-        return tf.cond(tf.reduce_any(needs_exact), merge, lambda: fast_ids)
+        return tf.cond(tf.reduce_any(is_unk), merge, lambda: fast_ids)
 
     def _tokenize_exact(self, text: tf.Tensor) -> tf.RaggedTensor:
         """The original algorithm, step by step, for a batch of lines: `[batch, (pieces)]`."""

@@ -113,8 +113,10 @@ def run_in_processes(spec: RunSpec, output_dir: str, num_workers: int, done_shar
     spawned otherwise, since a running TensorFlow must not be forked."""
     fork = _safe_to_fork()
     if fork:
-        from bert_tf.tokenization import char_classes
+        from bert_tf.tokenization import char_classes, original_normalizer
+        from bert_tf.tokenization.vocab import load_vocab
         char_classes.precompute()  # inherited by every worker
+        original_normalizer.precompute(spec.lower_case, load_vocab(spec.vocab_file))
     context = multiprocessing.get_context("fork" if fork else "spawn")
     messages = context.Queue()
     claims = BlockClaims(context)
