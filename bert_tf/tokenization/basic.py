@@ -2,9 +2,10 @@
 
 This is the exact, code-point-level half of the reference tokenizer, with no vocab: it turns a
 string tensor `[batch]` into words `[batch, (words)]`, the way google-research/bert's
-`BasicTokenizer` does. `BertTokenizer` runs it on the rare lines where tensorflow-text's fast
-normaliser could differ from the original; vocab learning runs it on everything, so that the words
-a vocab is learned from are the words the tokenizer will see.
+`BasicTokenizer` does. `BertTokenizer` runs it on the rare lines its fast path cannot settle (an
+`[UNK]` in the fast ids: final sigma, characters WordPiece would split differently, words over 200
+bytes); vocab learning runs it on everything, so that the words a vocab is learned from are the
+words the tokenizer will see.
 
 Steps, each the original's, in its order:
 1. delete NUL, U+FFFD and control/format characters (one RE2 replace);
