@@ -474,3 +474,17 @@ def test_mlm_accuracy_matches_an_argmax_reference():
     expected = ((logits.argmax(-1) == ids) * weights).sum()
     assert float(total) == weights.sum() and 0 < expected < weights.sum()
     assert float(correct) == expected
+
+
+def test_adam_epsilon_reaches_the_optimizer(monkeypatch):
+    """`--adam-epsilon` (the quickstart uses 1e-3) goes from the CLI into the options and the optimizer."""
+    import bert_tf.training.pretrain as pretrain
+    from bert_tf.cli import main
+    from bert_tf.training.optimization import create_optimizer
+
+    seen = {}
+    monkeypatch.setattr(pretrain, "run_pretraining", lambda options: seen.setdefault("options", options) and {})
+    assert main(["pretrain", "--config", "bert_tiny", "--input", "x", "--model-dir", "y", "--adam-epsilon", "1e-3"]) == 0
+    assert seen["options"].adam_epsilon == 1e-3
+    assert pretrain.PretrainOptions(config="c", input="i", model_dir="m").adam_epsilon == 1e-6  # the original's
+    assert create_optimizer("adamw", epsilon=1e-3).epsilon == 1e-3

@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
     p.add_argument("--adam-bias-correction", action="store_true",
                    help="Adam's bias-corrected moments (the Model Garden's, Hugging Face's); the original has none, "
                         "which makes early steps several times larger: use this for high learning rates")
+    p.add_argument("--adam-epsilon", type=float, default=1e-6,
+                   help="Adam's epsilon (default: the original's 1e-6). Short runs on small corpora do better with "
+                        "1e-3: it damps the normalised updates that the tied output softmax gives every rarely seen "
+                        "piece, which otherwise pull the word embeddings toward one direction")
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
     p.add_argument("--mixed-precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"))

@@ -119,7 +119,8 @@ def write_report(o, state: dict) -> str:
         "--dupe-factor 5 --num-workers 4",
         f"bert-tf pretrain --config {o.preset} --input 'data/train/*.tfrecord' --model-dir runs/pretrain "
         f"--train-batch-size {o.batch_size} --num-train-steps {o.steps} --learning-rate {o.learning_rate} "
-        f"--warmup-steps {max(1, o.steps // 10)} --adam-bias-correction   # --config takes a bert_config.json too",
+        f"--warmup-steps {max(1, o.steps // 10)} --adam-bias-correction --adam-epsilon {o.adam_epsilon}"
+        "   # --config takes a bert_config.json too",
         "bert-tf evaluate-pretraining --model-dir runs/pretrain --input 'data/heldout/*.tfrecord'",
         "bert-tf finetune --task classify --glue sst2 --init runs/pretrain --train train.tsv --eval dev.tsv "
         f"--output-dir runs/sst2 --max-seq-length 64 --epochs {o.finetune_epochs} "

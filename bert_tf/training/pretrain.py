@@ -41,6 +41,7 @@ class PretrainOptions:
     warmup_steps: int = 100
     optimizer: str = "adamw"
     adam_bias_correction: bool = False  # the original's AdamW has none
+    adam_epsilon: float = 1e-6  # the original's; larger damps the updates of rarely seen pieces (see quickstart)
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1
@@ -230,7 +231,8 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
                 options.warmup_steps if options.phase2_warmup_steps is None else options.phase2_warmup_steps),
                 boundary=options.num_train_steps)
         optimizer = create_optimizer(options.optimizer, weight_decay=options.weight_decay, max_grad_norm=None,
-                                     schedule=schedule, bias_correction=options.adam_bias_correction)
+                                     schedule=schedule, bias_correction=options.adam_bias_correction,
+                                     epsilon=options.adam_epsilon)
         if options.mixed_precision == "mixed_float16":  # dynamic loss scaling, saved in the checkpoints
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
