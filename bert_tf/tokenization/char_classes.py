@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import pickle
 import sys
 import unicodedata
 from typing import Iterable
+
+from bert_tf.tokenization import disk_cache
 
 MAX_CODE_POINT = sys.maxunicode  # 0x10FFFF
 
@@ -99,32 +99,16 @@ def precompute() -> None:
     _scan()
 
 
-def _cache_path() -> str:
+def _cache_name() -> str:
     with open(__file__, "rb") as f:
         code = hashlib.sha256(f.read()).hexdigest()[:16]
-    folder = os.environ.get("BERT_TF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "bert-tf")
-    return os.path.join(folder, f"char_classes-unicode{unicodedata.unidata_version}-{code}.pickle")
+    return f"char_classes-unicode{unicodedata.unidata_version}-{code}"
 
 
 @functools.lru_cache(maxsize=None)
 def _scan() -> dict:
     """The tables, from the disk cache when it holds them for this Unicode version and this code."""
-    try:
-        path = _cache_path()
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        pass
-    tables = _scan_code_points()
-    try:  # best effort: a read-only home only costs the second again next time
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(tables, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return tables
+    return disk_cache.load_or_build(_cache_name(), _scan_code_points)
 
 
 def _scan_code_points() -> dict:

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import subprocess
 import sys
 import unicodedata
 
 import numpy as np
 
-from bert_tf.tokenization import char_classes
+from bert_tf.tokenization import char_classes, disk_cache
 
 # Sentinel candidates: noncharacters, valid in UTF-8, that no real vocab holds.
 SENTINEL_CANDIDATES = ("\uffff", "\ufffe", "\ufdd0", "\ufdd1", "\ufdd2")
@@ -330,27 +329,11 @@ _MEMO: dict = {}
 
 
 def _cache_path(parts: tuple) -> str:
-    folder = os.environ.get("BERT_TF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "bert-tf")
-    return os.path.join(folder, _cache_key(parts) + ".pickle")
+    return disk_cache.path_for(_cache_key(parts))
 
 
 def _cached(parts: tuple, build):
     """`build()`, memoised in this process and on disk under a key naming everything it depends on."""
-    if parts in _MEMO:
-        return _MEMO[parts]
-    path = _cache_path(parts)
-    try:
-        with open(path, "rb") as f:
-            value = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        value = build()
-        try:  # best effort: a read-only home only costs the build again next time
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    _MEMO[parts] = value
-    return value
+    if parts not in _MEMO:
+        _MEMO[parts] = disk_cache.load_or_build(_cache_key(parts), build)
+    return _MEMO[parts]
