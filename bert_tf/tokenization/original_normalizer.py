@@ -151,19 +151,24 @@ def _probe_wordpiece_classes() -> np.ndarray:
     # [a, UNK, a] (it is a word of its own and not in the vocab), a word character [UNK].
     wp = tf_text.FastWordpieceTokenizer(vocab=["[UNK]", "a", "##a"], token_out_type=tf.int32,
                                         max_bytes_per_word=100)
-    points = [cp for cp in range(char_classes.MAX_CODE_POINT + 1) if not 0xD800 <= cp <= 0xDFFF]
-    texts = tf.constant(["a" + chr(cp) + "a" for cp in points])
-    ids = wp.tokenize(texts).to_list()
-    classes = np.full(char_classes.MAX_CODE_POINT + 1, WORD, dtype=object)
-    for cp, row in zip(points, ids):
-        if row == [1, 1]:
-            classes[cp] = SPACE
-        elif row == [1, 0, 1]:
-            classes[cp] = SPLIT
-        elif row == [0] or (cp == ord("a") and row == [1, 2, 2]):
-            classes[cp] = WORD
-        else:
-            raise RuntimeError(f"unexpected WordPiece split of U+{cp:04X}: {row}")
+    points = np.arange(char_classes.MAX_CODE_POINT + 1, dtype=np.int32)
+    points = points[(points < 0xD800) | (points > 0xDFFF)]
+    a = np.full_like(points, ord("a"))
+    texts = tf.strings.unicode_encode(tf.constant(np.stack([a, points, a], axis=1)), "UTF-8")
+    ids = wp.tokenize(texts)
+    lengths, values = ids.row_lengths().numpy(), ids.flat_values.numpy()
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first = values[np.minimum(starts, len(values) - 1)]
+    second = values[np.minimum(starts + 1, len(values) - 1)]
+    classes = np.full(char_classes.MAX_CODE_POINT + 1, "", dtype=object)
+    classes[points[(lengths == 2) & (first == 1) & (second == 1)]] = SPACE
+    classes[points[(lengths == 3) & (second == 0)]] = SPLIT
+    classes[points[(lengths == 1) & (first == 0)]] = WORD
+    classes[ord("a")] = WORD  # "aaa" is [a, ##a, ##a]
+    classes[0xD800:0xE000] = WORD  # surrogates never reach the op (not valid UTF-8)
+    unexplained = [cp for cp in points if classes[cp] == ""]
+    if unexplained:
+        raise RuntimeError(f"unexpected WordPiece split of U+{unexplained[0]:04X} and {len(unexplained) - 1} more")
     return classes
 
 
