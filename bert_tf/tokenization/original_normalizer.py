@@ -71,8 +71,10 @@ def precompute(lower_case: bool, vocab: list[str] | None = None) -> None:
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-        subprocess.run([sys.executable, "-c", "from bert_tf.tokenization import original_normalizer as n; "
-                        "n.wordpiece_classes()"], check=True, env=env, capture_output=True)
+        done = subprocess.run([sys.executable, "-c", "from bert_tf.tokenization import original_normalizer as n; "
+                               "n.wordpiece_classes()"], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the tokenizer's tables failed in a child process:\n{done.stderr[-2000:]}")
         if not os.path.exists(_cache_path(("classes",))):
             return  # no writable cache: each worker builds its own
     build_model(lower_case, choose_sentinel(vocab) if vocab else SENTINEL_CANDIDATES[0])
