@@ -29,6 +29,7 @@ Unicode version, tensorflow-text version, this file) and cached on disk like `ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -169,8 +170,8 @@ def _probe_wordpiece_classes() -> np.ndarray:
     classes[points[(lengths == 1) & (first == 0)]] = WORD
     classes[ord("a")] = WORD  # "aaa" is [a, ##a, ##a]
     classes[0xD800:0xE000] = WORD  # surrogates never reach the op (not valid UTF-8)
-    unexplained = [cp for cp in points if classes[cp] == ""]
-    if unexplained:
+    unexplained = points[classes[points] == ""]
+    if len(unexplained):
         raise RuntimeError(f"unexpected WordPiece split of U+{unexplained[0]:04X} and {len(unexplained) - 1} more")
     return classes
 
@@ -248,7 +249,7 @@ class _Layout:
         self.units: list[int] = []
         self.next_free: list[int] = []
         self.prev_free: list[int] = []
-        self.head = -1  # first free unit, -1 when none
+        self.head = self._tail = -1  # first and last free unit, -1 when none
         self.bases: set[int] = set()
         self._grow(512)
         self._take(0)  # the root
@@ -269,8 +270,6 @@ class _Layout:
             self.next_free[tail] = old
             self.prev_free[old] = tail
         self._tail = size - 1
-
-    _tail = -1
 
     def _take(self, pos: int) -> None:
         nxt, prv = self.next_free[pos], self.prev_free[pos]
@@ -323,14 +322,20 @@ def _flatbuffer(lower_case: bool, trie: np.ndarray, zero_data: int, pool: bytes)
 
 # ----------------------------------------------------------------------------------- cache
 def _cache_key(parts: tuple) -> str:
+    tag = "-".join(str(p).encode("unicode_escape").decode().replace("\\", "") for p in parts)
+    return f"normalizer-{tag}-{_versions()}"
+
+
+@functools.lru_cache(maxsize=None)
+def _versions() -> str:
+    """What every cached table depends on: Unicode, tensorflow-text, and the code that builds it."""
     from importlib import metadata
 
     with open(__file__, "rb") as f:
         code = hashlib.sha256(f.read()).hexdigest()[:12]
     with open(char_classes.__file__, "rb") as f:
         code += hashlib.sha256(f.read()).hexdigest()[:8]
-    tag = "-".join(str(p).encode("unicode_escape").decode().replace("\\", "") for p in parts)
-    return f"normalizer-{tag}-unicode{unicodedata.unidata_version}-tftext{metadata.version('tensorflow-text')}-{code}"
+    return f"unicode{unicodedata.unidata_version}-tftext{metadata.version('tensorflow-text')}-{code}"
 
 
 _MEMO: dict = {}
