@@ -435,29 +435,33 @@ def test_float16_loss_scaling_skips_overflowing_steps():
 
 
 def test_step_statistics_are_the_originals_losses():
-    """The loop's MLM loss (fused sparse softmax cross-entropy) and NSP loss equal the original's
-    formulas computed in numpy: -sum(w * log_softmax(logits)[id]) / sum(w), mean NSP cross-entropy."""
+    """The loop's MLM loss and accuracy (from `training_statistics`, without logits for autodiff) and NSP
+    loss equal the original's formulas computed in numpy over `call()`'s logits: -sum(w *
+    log_softmax(logits)[id]) / sum(w), argmax accuracy, mean NSP cross-entropy."""
     from bert_tf.training.loop import PretrainingLoop
     model = _tiny_pretrainer()
-    batch = {k: tf.constant(v) for k, v in _tiny_batch(8).items()}
-    outputs = model(batch, training=False)
+    raw = _tiny_batch(8)
+    outputs = model({k: tf.constant(v) for k, v in raw.items()}, training=False)
+    logits = outputs["mlm_logits"].numpy().astype("float64")
+    raw["masked_lm_ids"][:4] = logits[:4].argmax(-1)  # half the rows right, so accuracy is neither 0 nor 1
+    batch = {k: tf.constant(v) for k, v in raw.items()}
     import keras
     loop = PretrainingLoop(model, keras.optimizers.SGD(0.1), tf.distribute.get_strategy())
-    stats = {k: float(v) for k, v in loop._micro_stats(batch, outputs).items()}
+    stats = {k: float(v) for k, v in loop._micro_stats(batch, model.training_statistics(batch, training=False)).items()}
 
     def log_softmax(x):
         x = x - x.max(-1, keepdims=True)
         return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
-    logits = outputs["mlm_logits"].numpy().astype("float64")
-    ids, weights = _tiny_batch(8)["masked_lm_ids"], _tiny_batch(8)["masked_lm_weights"]
+    ids, weights = raw["masked_lm_ids"], raw["masked_lm_weights"]
     picked = np.take_along_axis(log_softmax(logits), ids[..., None], -1)[..., 0]
     np.testing.assert_allclose(stats["mlm_loss_sum"], -(picked * weights).sum(), rtol=1e-5)
     assert stats["mlm_weight"] == weights.sum()
     nsp = log_softmax(outputs["nsp_logits"].numpy().astype("float64"))
-    labels = _tiny_batch(8)["next_sentence_labels"].reshape(-1)
+    labels = raw["next_sentence_labels"].reshape(-1)
     np.testing.assert_allclose(stats["nsp_loss_sum"], -nsp[np.arange(8), labels].sum(), rtol=1e-5)
     correct = (logits.argmax(-1) == ids) * weights
+    assert 0 < correct.sum() < weights.sum()
     assert stats["mlm_correct"] == correct.sum()
 
 

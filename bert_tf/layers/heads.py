@@ -14,6 +14,7 @@ from keras import ops
 from bert_tf.layers.activations import get_activation
 from bert_tf.layers.dense import FlatDense
 from bert_tf.layers.dropout import BertDropout
+from bert_tf.layers.masked_lm_xent import masked_lm_xent
 
 
 def _init(stddev: float):
@@ -85,17 +86,31 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, masked_lm_positions, embedding_table):
-        positions = ops.cast(masked_lm_positions, "int32")
-        gathered = tf.gather(sequence_output, positions, batch_dims=1)  # [B, P, H]
-        h = self.layer_norm(self.transform(gathered))
+        flat = self._flat_hidden(sequence_output, masked_lm_positions)
         table = ops.cast(embedding_table, self.compute_dtype)
         # One 2-D GEMM against the transposed table (see FlatDense for why not a rank-3 matmul).
-        flat = tf.reshape(h, [-1, self.hidden_size])
         # BiasAdd rather than `+`, so oneDNN fuses it into the GEMM (see FlatDense).
         logits = tf.nn.bias_add(tf.matmul(flat, table, transpose_b=True),
                                 ops.cast(self.output_bias, self.compute_dtype))
-        logits = tf.reshape(logits, tf.concat([tf.shape(gathered)[:-1], [self.vocab_size]], axis=0))
+        logits = tf.reshape(logits, tf.concat([tf.shape(masked_lm_positions), [self.vocab_size]], axis=0))
         return ops.cast(logits, "float32")
+
+    def xent(self, sequence_output, masked_lm_positions, embedding_table, masked_lm_ids):
+        """`(xent, correct)`, float32 `[batch, predictions]`: the cross-entropy of each prediction and
+        whether its label has the largest logit, without materialising the logits for autodiff (see
+        `bert_tf.layers.masked_lm_xent`; what the pretraining loop trains on)."""
+        flat = self._flat_hidden(sequence_output, masked_lm_positions)
+        table = ops.cast(embedding_table, self.compute_dtype)
+        ids = tf.reshape(tf.cast(masked_lm_ids, tf.int32), [-1])
+        xent, correct = masked_lm_xent(flat, table, self.output_bias, ids)
+        shape = tf.shape(masked_lm_positions)
+        return tf.reshape(xent, shape), tf.reshape(correct, shape)
+
+    def _flat_hidden(self, sequence_output, masked_lm_positions):
+        """The transformed states at the masked positions, `[batch * predictions, hidden]`."""
+        positions = ops.cast(masked_lm_positions, "int32")
+        gathered = tf.gather(sequence_output, positions, batch_dims=1)  # [B, P, H]
+        return tf.reshape(self.layer_norm(self.transform(gathered)), [-1, self.hidden_size])
 
     def compute_output_shape(self, sequence_output_shape, masked_lm_positions_shape=None,
                              embedding_table_shape=None):

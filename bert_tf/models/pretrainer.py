@@ -75,6 +75,20 @@ class BertPretrainer(keras.Model):
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits,
                 "sequence_output": encoded["sequence_output"], "pooled_output": encoded["pooled_output"]}
 
+    def training_statistics(self, inputs, training=None):
+        """What the pretraining loop needs, computed the cheap way: `mlm_xent` and `mlm_correct`
+        (float32 `[batch, predictions]`: each prediction's cross-entropy against `masked_lm_ids`, taken
+        from `inputs`, and whether its label has the largest logit) and `nsp_logits`.
+
+        The same numbers as the losses over `call()`'s `mlm_logits`, but the `[batch, predictions,
+        vocab]` logits are never handed to autodiff (see `bert_tf.layers.masked_lm_xent`).
+        """
+        encoded = self.encoder({k: inputs[k] for k in ENCODER_INPUTS}, training=training)
+        xent, correct = self.masked_lm.xent(encoded["sequence_output"], inputs["masked_lm_positions"],
+                                            self.encoder.embedding_table, inputs["masked_lm_ids"])
+        nsp_logits = self.next_sentence(encoded["pooled_output"], training=training)
+        return {"mlm_xent": xent, "mlm_correct": correct, "nsp_logits": nsp_logits}
+
     # -------------------------------------------------------------- fit() support
     @staticmethod
     def _labels(x, y):

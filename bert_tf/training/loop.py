@@ -63,20 +63,17 @@ class PretrainingLoop:
 
     # ------------------------------------------------------------------------------------- per replica
     def _micro_stats(self, batch: Mapping[str, tf.Tensor], outputs: Mapping[str, tf.Tensor]):
-        logits = tf.cast(outputs["mlm_logits"], tf.float32)
-        ids = tf.cast(batch["masked_lm_ids"], tf.int32)
+        # `outputs` from `BertPretrainer.training_statistics`: the per-prediction MLM cross-entropy and
+        # correctness without [batch, predictions, vocab] logits for autodiff to pass over many times
+        # (they are the largest tensor of a small model's step).
         weights = tf.cast(batch["masked_lm_weights"], tf.float32)
-        # The fused op: one pass over the [batch, predictions, vocab] logits forward and one backward
-        # (log_softmax then gather takes several full passes each way, and the vocab axis is the largest
-        # tensor of a small model's step).
-        mlm_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits)
         nsp_logits = tf.cast(outputs["nsp_logits"], tf.float32)
         labels = tf.reshape(tf.cast(batch["next_sentence_labels"], tf.int32), [-1])
         nsp_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
-        mlm_correct, _ = losses.masked_lm_accuracy(logits, ids, weights)
         nsp_correct, count = losses.next_sentence_accuracy(nsp_logits, labels)
-        return {"mlm_loss_sum": tf.reduce_sum(mlm_xent * weights), "mlm_weight": tf.reduce_sum(weights),
-                "mlm_correct": tf.cast(mlm_correct, tf.float32), "nsp_loss_sum": tf.reduce_sum(nsp_xent),
+        return {"mlm_loss_sum": tf.reduce_sum(outputs["mlm_xent"] * weights), "mlm_weight": tf.reduce_sum(weights),
+                "mlm_correct": tf.reduce_sum(outputs["mlm_correct"] * weights),
+                "nsp_loss_sum": tf.reduce_sum(nsp_xent),
                 "nsp_correct": tf.cast(nsp_correct, tf.float32), "examples": tf.cast(count, tf.float32)}
 
     def _gradients_impl(self, batches, mlm_norm, example_norm, scale):
@@ -85,8 +82,7 @@ class PretrainingLoop:
         stats = {k: tf.constant(0.0) for k in STAT_KEYS}
         for batch in batches:
             with tf.GradientTape() as tape:
-                outputs = self.model(batch, training=True)
-                micro = self._micro_stats(batch, outputs)
+                micro = self._micro_stats(batch, self.model.training_statistics(batch, training=True))
                 loss = micro["mlm_loss_sum"] / mlm_norm + micro["nsp_loss_sum"] / example_norm
                 if self.model.losses:
                     loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) / len(batches)
@@ -139,7 +135,7 @@ class PretrainingLoop:
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
 
     def _replica_eval(self, batch):
-        return self._micro_stats(batch, self.model(batch, training=False))
+        return self._micro_stats(batch, self.model.training_statistics(batch, training=False))
 
     # -------------------------------------------------------------------------------------- host loops
     def _train_impl(self, iterator, num_steps):
