@@ -62,6 +62,24 @@ def test_compiles_with_xla_and_keeps_the_rate():
     assert abs(_keep_fraction(y) - 0.9) < 0.002
 
 
+def test_threefry_under_xla_philox_elsewhere():
+    """The generator is Threefry only inside an XLA computation (faster there; TensorFlow's own kernels
+    have no Threefry), and both keep the rate."""
+    from bert_tf.layers.dropout import _generator
+    seen = {}
+
+    def probe(x):
+        seen.setdefault(len(seen), _generator())
+        return x
+
+    tf.function(probe, jit_compile=True)(tf.ones([1]))
+    tf.function(probe)(tf.ones([1]))
+    assert seen == {0: "threefry", 1: "philox"} and _generator() == "philox"
+    layer = BertDropout(0.1, seed=3)
+    plain = tf.function(lambda x: layer(x, training=True))(tf.ones([N // 100, 100]))
+    assert abs(_keep_fraction(plain) - 0.9) < 0.002
+
+
 def test_bfloat16_inputs_stay_bfloat16():
     y = BertDropout(0.1, seed=1, dtype="mixed_bfloat16")(tf.ones([16, 16], tf.bfloat16), training=True)
     assert y.dtype == tf.bfloat16
