@@ -36,10 +36,15 @@ def test_warmup_then_linear_decay():
     np.testing.assert_allclose(values, [0.0, 5e-4, 1e-3, 5e-4, 0.0, 0.0], atol=1e-9)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("bias_correction", [False, True])
-def test_bert_adamw_is_the_originals_update(bias_correction):
+def test_bert_adamw_is_the_originals_update(bias_correction, fused):
     """Two steps against google-research/bert's AdamWeightDecayOptimizer written out in numpy: no bias
-    correction, decay added to the update, LayerNorm and bias not decayed (and Adam's moments on request)."""
+    correction, decay added to the update, LayerNorm and bias not decayed (and Adam's moments on request);
+    both with TensorFlow's fused Adam kernel and with elementwise ops. Epsilon 1e-2 so that where it sits
+    in the bias-corrected update shows. The kernel takes `1 - beta` of the float32 betas (0.999 ->
+    0.00099998713), so its reference does too; the elementwise path's is `1 - beta` in float64."""
+    one_minus = ((1 - np.float32(0.9)), (1 - np.float32(0.999))) if fused else (0.1, 0.001)
     import keras
 
     from bert_tf.training.optimization import BertAdamW
@@ -47,7 +52,8 @@ def test_bert_adamw_is_the_originals_update(bias_correction):
     kernel = keras.Variable(rng.normal(size=(3, 4)).astype("float32"), name="kernel")
     gamma = keras.Variable(rng.normal(size=(4,)).astype("float32"), name="gamma")
     kernel.path, gamma.path  # noqa: B018 (paths exist)
-    optimizer = BertAdamW(learning_rate=0.1, weight_decay=0.01, exclude=("gamma",), bias_correction=bias_correction)
+    optimizer = BertAdamW(learning_rate=0.1, weight_decay=0.01, exclude=("gamma",), bias_correction=bias_correction,
+                          epsilon=1e-2, fused=fused)
     expected = {"kernel": kernel.numpy().copy(), "gamma": gamma.numpy().copy()}
     m = {k: np.zeros_like(v) for k, v in expected.items()}
     v = {k: np.zeros_like(x) for k, x in expected.items()}
@@ -55,12 +61,12 @@ def test_bert_adamw_is_the_originals_update(bias_correction):
         grads = {"kernel": rng.normal(size=(3, 4)).astype("float32"), "gamma": rng.normal(size=(4,)).astype("float32")}
         optimizer.apply_gradients([(tf.constant(grads["kernel"]), kernel), (tf.constant(grads["gamma"]), gamma)])
         for name in expected:
-            m[name] = 0.9 * m[name] + 0.1 * grads[name]
-            v[name] = 0.999 * v[name] + 0.001 * grads[name] ** 2
+            m[name] = m[name] + (grads[name] - m[name]) * one_minus[0]
+            v[name] = v[name] + (grads[name] ** 2 - v[name]) * one_minus[1]
             if bias_correction:
-                update = (m[name] / (1 - 0.9 ** t)) / (np.sqrt(v[name] / (1 - 0.999 ** t)) + 1e-6)
+                update = (m[name] / (1 - 0.9 ** t)) / (np.sqrt(v[name] / (1 - 0.999 ** t)) + 1e-2)
             else:
-                update = m[name] / (np.sqrt(v[name]) + 1e-6)
+                update = m[name] / (np.sqrt(v[name]) + 1e-2)
             if name == "kernel":
                 update += 0.01 * expected[name]
             expected[name] = expected[name] - 0.1 * update

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 NO_DECAY = ("layer_norm", "LayerNorm", "bias")  # substrings of variable paths that are never decayed
@@ -77,16 +78,27 @@ class BertAdamW(keras.optimizers.Optimizer):
     sqrt(1 - b2^t)`: 3.2x at step 100, 1.3x at step 1000): the original's learning rates (1e-4 with
     10k warmup steps) absorb that, a small model at 1e-3 with short warmup does not (measured: a
     `bert_tiny` stalls at unigram accuracy). `bias_correction=True` gives Adam's moments.
+
+    `fused=True` (the default) runs the moment and weight update of each plain (one-device) variable as
+    TensorFlow's `ResourceApplyAdam` kernel, one pass over the variable instead of about ten elementwise
+    ops. The arithmetic is the same: with both beta powers 0 the kernel is the original's update without
+    bias correction; with them set it is Adam's, its epsilon scaled by `sqrt(1 - beta_2^t)` to sit where
+    ours does; the decay `lr * wd * w` is subtracted first, which equals adding it to the update. One
+    rounding differs: the kernel forms `1 - beta_2` from the float32 beta (0.999 -> 0.00099998713, a
+    relative 1.3e-5, as TF1's `AdamOptimizer` did), where the elementwise path takes it in float64.
+    Measured on `bert_mini` without XLA: 769 vs 793 ms a step. Distributed variables (mirrored,
+    multi-worker, TPU) and sparse gradients take the elementwise path.
     """
 
     def __init__(self, learning_rate=1e-4, weight_decay: float = 0.01, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-6, exclude: Sequence[str] = NO_DECAY, bias_correction: bool = False,
-                 name: str = "bert_adamw", **kwargs):
+                 fused: bool = True, name: str = "bert_adamw", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.decay_rate = float(weight_decay)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.exclude = tuple(exclude)
         self.bias_correction = bool(bias_correction)
+        self.fused = bool(fused)
 
     def build(self, var_list):
         if self.built:
@@ -104,6 +116,10 @@ class BertAdamW(keras.optimizers.Optimizer):
         gradient = ops.cast(gradient, variable.dtype)
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
+        if self.fused and not isinstance(gradient, tf.IndexedSlices):
+            plain = [_plain_variable(x) for x in (variable, m, v)]
+            if all(x is not None for x in plain):
+                return self._fused_update(gradient, *plain, lr)
         self.assign(m, ops.add(ops.multiply(m, self.beta_1), ops.multiply(gradient, 1.0 - self.beta_1)))
         self.assign(v, ops.add(ops.multiply(v, self.beta_2), ops.multiply(ops.square(gradient), 1.0 - self.beta_2)))
         if self.bias_correction:  # Adam's, as the Model Garden and Hugging Face use; not the original's
@@ -116,11 +132,34 @@ class BertAdamW(keras.optimizers.Optimizer):
             update = ops.add(update, ops.multiply(variable, self.decay_rate))
         self.assign_sub(variable, ops.multiply(update, lr))
 
+    def _fused_update(self, gradient, variable, m, v, lr):
+        dtype = variable.dtype
+        if self.decays(variable):
+            variable.assign_sub(variable * (lr * self.decay_rate))
+        epsilon = tf.constant(self.epsilon, dtype)
+        beta_1_power = beta_2_power = tf.constant(0.0, dtype)
+        if self.bias_correction:
+            t = tf.cast(self.iterations + 1, dtype)
+            beta_1_power, beta_2_power = tf.pow(tf.cast(self.beta_1, dtype), t), tf.pow(tf.cast(self.beta_2, dtype), t)
+            epsilon = epsilon * tf.sqrt(1.0 - beta_2_power)
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                                     beta2_power=beta_2_power, lr=lr, beta1=tf.constant(self.beta_1, dtype),
+                                     beta2=tf.constant(self.beta_2, dtype), epsilon=epsilon, grad=gradient)
+
     def get_config(self):
         config = super().get_config()
         config.update(weight_decay=self.decay_rate, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      exclude=list(self.exclude), bias_correction=self.bias_correction)
+                      exclude=list(self.exclude), bias_correction=self.bias_correction, fused=self.fused)
         return config
+
+
+def _plain_variable(variable):
+    """The one-device `tf.Variable` behind a Keras or TensorFlow variable, or None when it is distributed."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    if (not isinstance(value, tf.Variable) or isinstance(value, tf.distribute.DistributedValues)
+            or hasattr(value, "_distributed_container")):
+        return None
+    return value
 
 
 def create_optimizer(name: str = "adamw", learning_rate: float = 1e-4, total_steps: int = 1000,
