@@ -1,4 +1,5 @@
-"""`masked_lm_xent` (hand-written gradient) against TensorFlow's own softmax cross-entropy and autodiff."""
+"""`masked_lm_xent` (hand-written gradient) against TensorFlow's own softmax cross-entropy and autodiff:
+the kernel form (built outside XLA) and the exp form (built for XLA)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def test_loss_accuracy_and_gradients_equal_autodiff(jit):
         np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-5 * scale, rtol=1e-4, err_msg=name)
 
 
-def test_an_exact_tie_counts_as_correct():
+@pytest.mark.parametrize("jit", [False, True])
+def test_an_exact_tie_counts_as_correct(jit):
     """Two pieces with identical rows and biases tie for the maximum: both labels count as correct,
     as in `losses.masked_lm_accuracy`."""
     h, table, bias, ids, weights = _problem(1)
@@ -67,7 +69,7 @@ def test_an_exact_tie_counts_as_correct():
     table[other], bias[other] = table[top], bias[top]
     h[1] = h[0]  # two predictions of the same state, one labelled with each of the tied pieces
     ids[:2] = [top, other]
-    _, correct, _ = _ours(h, table, bias, ids, weights, jit=False)
+    _, correct, _ = _ours(h, table, bias, ids, weights, jit=jit)
     assert correct.numpy()[:2].tolist() == [1.0, 1.0]
 
 
@@ -84,3 +86,15 @@ def test_bfloat16_hidden_and_table():
     assert xent.dtype == tf.float32 and [g.dtype for g in grads] == [tf.bfloat16, tf.bfloat16, tf.float32]
     ref_xent, _, _ = _reference(h, table, bias, ids, weights)
     np.testing.assert_allclose(xent.numpy(), ref_xent.numpy(), rtol=0.05, atol=0.05)
+
+
+def test_the_exp_form_under_xla_the_kernel_form_elsewhere(monkeypatch):
+    import bert_tf.layers.masked_lm_xent as module
+    built = []
+    for name in ("_by_exp", "_by_kernel"):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, name=name: built.append(name) or real(*a))
+    h, table, bias, ids, weights = _problem(3)
+    _ours(h, table, bias, ids, weights, jit=True)
+    _ours(h, table, bias, ids, weights, jit=False)
+    assert built == ["_by_exp", "_by_kernel"]

@@ -22,18 +22,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.compilation import building_for_xla
+
 _LEVELS = 65536  # 16 bits
 
 
 def _generator() -> str:
     """`threefry` when the op is being built into an XLA computation, else `philox` (see above)."""
-    try:
-        from tensorflow.python.ops import control_flow_util
-        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-            return "threefry"
-    except (ImportError, AttributeError):  # a TensorFlow without this internal helper: the safe choice
-        pass
-    return "philox"
+    return "threefry" if building_for_xla() else "philox"
 
 
 def _int32_seed(seed: tf.Tensor) -> tf.Tensor:

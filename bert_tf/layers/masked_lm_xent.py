@@ -3,32 +3,41 @@
 Why: in a small BERT's pretraining step the largest tensors are the `[positions, vocab]` logits
 (`bert_tiny`: 640 x 30,522 floats, 78 MB), and on a CPU every pass over them costs more than the
 arithmetic. Computed the usual way (matmul, bias add, fused softmax cross-entropy, its gradient, the
-bias gradient), autodiff makes about a dozen such passes: the bias add, the softmax, a per-element loss
-tensor that is then summed, the `softmax - one_hot` gradient, its scaling by the loss weights, and one
-read per gradient matmul. Here the only `[positions, vocab]` tensor written is `e = exp(z - max z)`;
-the forward reads the matmul output twice (max, then exp and its row sum), and the backward reads `e`
-three times, once per gradient. Rewriting the gradient makes that possible:
+bias gradient), autodiff adds passes that need not exist: it scales the whole `softmax - one_hot`
+tensor by the per-position loss weights before the two gradient matmuls, sums it again for the bias
+gradient, and under XLA also writes a per-element loss tensor only to sum it. The gradient written
+out by hand avoids them:
 
-    d loss / d z = g * (e / s - one_hot)            (g: upstream gradient per position, s = sum e)
-    d hidden     = (e @ table) * (g / s) - g * table[ids]
-    d table      = e^T @ (hidden * g / s) - scatter(ids, g * hidden)
-    d bias       = e^T @ (g / s)          - scatter(ids, g)
+    d loss / d z = g * (p - one_hot)                (g: upstream gradient per position, p = softmax z)
+    d hidden     = ((p - one_hot) @ table) * g
+    d table      = (p - one_hot)^T @ (hidden * g)
+    d bias       = (p - one_hot)^T @ g
 
-The row scale `g / s` moves onto the small `[positions, hidden]` side of each product and the one-hot
-part becomes a gather or a 640-row scatter, so `g * (e / s - one_hot)` is never formed. Measured on
-this repository's 2-core CPU (640 x 128 -> 30,522, forward and backward): 95 -> 83 ms with XLA,
-136 -> 94 ms without. Values equal the fused `sparse_softmax_cross_entropy_with_logits` to float
-rounding (tests/test_masked_lm_xent.py compares loss, accuracy and all three gradients).
+The row scale `g` moves onto the small `[positions, hidden]` side of each product, so the only
+`[positions, vocab]` tensors are the logits and one softmax-shaped tensor kept for the backward.
+Two forms of the same arithmetic, picked at trace time (`bert_tf.layers.compilation`):
 
-The accuracy comes free: a position is correct when its label's logit equals the row maximum (an
+- without XLA, TensorFlow's fused `SparseSoftmaxCrossEntropyWithLogits` kernel gives the loss and
+  `p - one_hot` in one op, after a matmul whose bias add oneDNN fuses in;
+- under XLA, which fuses elementwise chains itself, `e = exp(z - max z)` is the kept tensor and the
+  one-hot part becomes a gather and a scatter of 640 rows (`p = e / sum e`, its scale folded into `g`).
+
+Measured on this repository's 2-core CPU, 640 positions -> 30,522 pieces, forward and backward, against
+matmul + `sparse_softmax_cross_entropy_with_logits` under autodiff: width 128, 136 -> 94 ms without
+XLA and 95 -> 83 ms with it; width 256 (`bert_mini`), the kernel form 189 ms vs 222 ms for the
+exp form without XLA, and the exp form 142 vs 152 ms with XLA. Values equal autodiff's to float
+rounding (tests/test_masked_lm_xent.py: loss, accuracy and all three gradients, both forms).
+
+The accuracy comes with it: a position is correct when its label's logit equals the row maximum (an
 exact tie counts as correct, as in `bert_tf.models.losses.masked_lm_accuracy`); the label's logit is
-gathered from the same matmul output and bias as the maximum, so a label that is the maximum compares
-equal bit for bit.
+read from the same logits as the maximum, so a label that is the maximum compares equal bit for bit.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+from bert_tf.layers.compilation import building_for_xla
 
 
 def masked_lm_xent(hidden: tf.Tensor, table: tf.Tensor, bias: tf.Tensor, ids: tf.Tensor):
@@ -37,7 +46,7 @@ def masked_lm_xent(hidden: tf.Tensor, table: tf.Tensor, bias: tf.Tensor, ids: tf
     Args:
       hidden: `[n, hidden_size]`, the head's transformed states at the masked positions (compute dtype).
       table: `[vocab, hidden_size]`, the tied word-embedding table (same dtype as `hidden`).
-      bias: `[vocab]` float32, the output bias.
+      bias: `[vocab]`, the output bias (used in float32).
       ids: `[n]` int32 labels.
 
     Returns:
@@ -45,33 +54,70 @@ def masked_lm_xent(hidden: tf.Tensor, table: tf.Tensor, bias: tf.Tensor, ids: tf
       and `bias`, `correct` (1.0 or 0.0) is not.
     """
     ids = tf.cast(ids, tf.int32)
+    form = _by_exp if building_for_xla() else _by_kernel
+    return form(hidden, table, tf.cast(bias, tf.float32), ids)
 
+
+def _logits(hidden, table, bias):
+    """float32 `hidden @ table^T + bias`; BiasAdd so that oneDNN fuses it into the matmul."""
+    return tf.nn.bias_add(tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32), bias)
+
+
+def _correct(z, ids):
+    return tf.stop_gradient(tf.cast(tf.gather(z, ids, batch_dims=1) >= tf.reduce_max(z, axis=-1), tf.float32))
+
+
+def _gradients(p_minus_one_hot, d_xent, hidden, table):
+    """The three gradients from `(p - one_hot)` (float32) and the per-position upstream gradient; the
+    hidden one in float32 (callers cast it to the hidden dtype)."""
+    d = tf.cast(p_minus_one_hot, hidden.dtype)
+    d_hidden = tf.cast(tf.matmul(d, table), tf.float32) * d_xent[:, None]
+    scaled = tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], hidden.dtype)
+    d_table = tf.matmul(d, scaled, transpose_a=True)
+    d_bias = tf.linalg.matvec(p_minus_one_hot, d_xent, transpose_a=True)
+    return d_hidden, d_table, d_bias
+
+
+def _by_kernel(hidden, table, bias, ids):
     @tf.custom_gradient
-    def _xent(hidden, table, bias):
-        dot = tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32)  # [n, vocab]
-        z = dot + bias
-        row_max = tf.reduce_max(z, axis=-1)
-        e = tf.exp(z - row_max[:, None])
-        total = tf.reduce_sum(e, axis=-1)
-        label = tf.gather(dot, ids, batch_dims=1) + tf.gather(bias, ids)
-        xent = tf.math.log(total) + row_max - label
-        correct = tf.cast(label >= row_max, tf.float32)
+    def xent(hidden, table, bias):
+        z = _logits(hidden, table, bias)
+        loss, p_minus_one_hot = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=z, labels=ids)
 
         def grad(d_xent, d_correct):
             del d_correct  # accuracy has no gradient
+            d_hidden, d_table, d_bias = _gradients(p_minus_one_hot, tf.cast(d_xent, tf.float32), hidden, table)
+            return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
+
+        return (loss, _correct(z, ids)), grad
+
+    return xent(hidden, table, bias)
+
+
+def _by_exp(hidden, table, bias, ids):
+    @tf.custom_gradient
+    def xent(hidden, table, bias):
+        z = _logits(hidden, table, bias)
+        row_max = tf.reduce_max(z, axis=-1)
+        e = tf.exp(z - row_max[:, None])
+        total = tf.reduce_sum(e, axis=-1)
+        label = tf.gather(z, ids, batch_dims=1)
+        loss = tf.math.log(total) + row_max - label
+
+        def grad(d_xent, d_correct):
+            del d_correct
             d_xent = tf.cast(d_xent, tf.float32)
+            # (p - one_hot) * g = e * (g / total) - one_hot * g: the dense part through the matmuls with
+            # the row scale g / total, the one-hot part as a gather and scatters of n rows.
             row_scale = d_xent / total
-            e_c = tf.cast(e, hidden.dtype)
-            d_hidden = (tf.cast(tf.matmul(e_c, table), tf.float32) * row_scale[:, None]
-                        - d_xent[:, None] * tf.cast(tf.gather(table, ids), tf.float32))
-            hidden32 = tf.cast(hidden, tf.float32)
-            d_table = tf.matmul(e_c, tf.cast(hidden32 * row_scale[:, None], hidden.dtype), transpose_a=True)
-            d_table = tf.tensor_scatter_nd_sub(d_table, ids[:, None],
-                                               tf.cast(hidden32 * d_xent[:, None], d_table.dtype))
-            d_bias = tf.linalg.matvec(e, row_scale, transpose_a=True)
+            d_hidden, d_table, d_bias = _gradients(e, row_scale, hidden, table)
+            d_hidden -= tf.cast(tf.gather(table, ids), tf.float32) * d_xent[:, None]
+            d_table = tf.tensor_scatter_nd_sub(
+                d_table, ids[:, None], tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], d_table.dtype))
             d_bias = tf.tensor_scatter_nd_sub(d_bias, ids[:, None], d_xent)
             return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
 
-        return (xent, tf.stop_gradient(correct)), grad
+        correct = tf.stop_gradient(tf.cast(label >= row_max, tf.float32))
+        return (loss, correct), grad
 
-    return _xent(hidden, table, tf.cast(bias, tf.float32))
+    return xent(hidden, table, bias)
