@@ -57,7 +57,8 @@ class PretrainingLoop:
         self._gradients = tf.function(self._gradients_impl, jit_compile=jit_compile, reduce_retracing=True)
         # One replica and no TPU: compile the whole step (see the module docstring).
         self.fused_update = bool(jit_compile) and strategy.num_replicas_in_sync == 1 and not _is_tpu(strategy)
-        self._local_step = tf.function(self._local_step_impl, jit_compile=True, reduce_retracing=True)
+        if self.fused_update:
+            self._local_step = tf.function(self._local_step_impl, jit_compile=True, reduce_retracing=True)
         self._train = tf.function(self._train_impl)
         self._evaluate = tf.function(self._evaluate_impl)
 
