@@ -1,5 +1,5 @@
 """`masked_lm_xent` (hand-written gradient) against TensorFlow's own softmax cross-entropy and autodiff:
-the kernel form (built outside XLA) and the exp form (built for XLA)."""
+the softmax form (built outside XLA) and the exp form (built for XLA)."""
 
 from __future__ import annotations
 
@@ -88,13 +88,30 @@ def test_bfloat16_hidden_and_table():
     np.testing.assert_allclose(xent.numpy(), ref_xent.numpy(), rtol=0.05, atol=0.05)
 
 
-def test_the_exp_form_under_xla_the_kernel_form_elsewhere(monkeypatch):
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_label_whose_probability_underflows_keeps_an_exact_finite_loss(jit):
+    """A label 150 logits below the row's maximum has probability exp(-150), zero in float32: the loss
+    must still be ~150 (it comes from the row maximum and the largest probability, not from p[label])."""
+    h, table, bias, ids, weights = _problem(4)
+    bias[5] = 200.0  # piece 5 dominates every row
+    ids[:] = 9
+    bias[9] = 200.0 - 150.0 - float((h @ table[9])[0]) + float((h @ table[5])[0])  # row 0: 150 below
+    ref_xent, _, ref_grads = _reference(h, table, bias, ids, weights)
+    xent, _, grads = _ours(h, table, bias, ids, weights, jit=jit)
+    assert 149 < ref_xent.numpy()[0] < 151
+    assert np.isfinite(xent.numpy()).all()
+    np.testing.assert_allclose(xent.numpy(), ref_xent.numpy(), rtol=1e-5, atol=1e-4)
+    for ours, ref in zip(grads, ref_grads):
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-5 * float(np.abs(ref.numpy()).max()), rtol=1e-4)
+
+
+def test_the_exp_form_under_xla_the_softmax_form_elsewhere(monkeypatch):
     import bert_tf.layers.masked_lm_xent as module
     built = []
-    for name in ("_by_exp", "_by_kernel"):
+    for name in ("_by_exp", "_by_softmax"):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, real=real, name=name: built.append(name) or real(*a))
     h, table, bias, ids, weights = _problem(3)
     _ours(h, table, bias, ids, weights, jit=True)
     _ours(h, table, bias, ids, weights, jit=False)
-    assert built == ["_by_exp", "_by_kernel"]
+    assert built == ["_by_exp", "_by_softmax"]

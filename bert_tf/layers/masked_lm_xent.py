@@ -17,16 +17,20 @@ The row scale `g` moves onto the small `[positions, hidden]` side of each produc
 `[positions, vocab]` tensors are the logits and one softmax-shaped tensor kept for the backward.
 Two forms of the same arithmetic, picked at trace time (`bert_tf.layers.compilation`):
 
-- without XLA, TensorFlow's fused `SparseSoftmaxCrossEntropyWithLogits` kernel gives the loss and
-  `p - one_hot` in one op, after a matmul whose bias add oneDNN fuses in;
+- without XLA, `p = softmax z` (one oneDNN kernel) is the kept tensor, and the loss is
+  `max z - log(max p) - z[label]` (`max p = 1 / sum exp(z - max z)` exactly, and never below
+  1 / vocab, so nothing underflows); TensorFlow's fused `SparseSoftmaxCrossEntropyWithLogits` kernel,
+  which also hands back `p - one_hot`, takes 75 ms on 640 x 30,522 logits here against 14 ms for the
+  softmax, and the one-hot part costs less as a gather and scatters of n rows (below);
 - under XLA, which fuses elementwise chains itself, `e = exp(z - max z)` is the kept tensor and the
-  one-hot part becomes a gather and a scatter of 640 rows (`p = e / sum e`, its scale folded into `g`).
+  one-hot part is the same gather and scatters (`p = e / sum e`, its scale folded into `g`).
 
 Measured on this repository's 2-core CPU, 640 positions -> 30,522 pieces, forward and backward, against
 matmul + `sparse_softmax_cross_entropy_with_logits` under autodiff: width 128, 136 -> 94 ms without
-XLA and 95 -> 83 ms with it; width 256 (`bert_mini`), the kernel form 189 ms vs 222 ms for the
-exp form without XLA, and the exp form 142 vs 152 ms with XLA. Values equal autodiff's to float
-rounding (tests/test_masked_lm_xent.py: loss, accuracy and all three gradients, both forms).
+XLA and 95 -> 83 ms with it (the fused-kernel form; the softmax form took a further ~40 ms off a whole
+`bert_tiny` step, 283 -> 244 ms, and 843 -> 794 ms off `bert_mini`); width 256 under XLA, the exp form
+142 vs 152 ms. Values equal autodiff's to float rounding (tests/test_masked_lm_xent.py: loss, accuracy,
+all three gradients, an underflowing label, both forms).
 
 The accuracy comes with it: a position is correct when its label's logit equals the row maximum (an
 exact tie counts as correct, as in `bert_tf.models.losses.masked_lm_accuracy`); the label's logit is
@@ -54,17 +58,13 @@ def masked_lm_xent(hidden: tf.Tensor, table: tf.Tensor, bias: tf.Tensor, ids: tf
       and `bias`, `correct` (1.0 or 0.0) is not.
     """
     ids = tf.cast(ids, tf.int32)
-    form = _by_exp if building_for_xla() else _by_kernel
+    form = _by_exp if building_for_xla() else _by_softmax
     return form(hidden, table, tf.cast(bias, tf.float32), ids)
 
 
 def _logits(hidden, table, bias):
     """float32 `hidden @ table^T + bias`; BiasAdd so that oneDNN fuses it into the matmul."""
     return tf.nn.bias_add(tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32), bias)
-
-
-def _correct(z, ids):
-    return tf.stop_gradient(tf.cast(tf.gather(z, ids, batch_dims=1) >= tf.reduce_max(z, axis=-1), tf.float32))
 
 
 def _gradients(p_minus_one_hot, d_xent, hidden, table):
@@ -78,20 +78,36 @@ def _gradients(p_minus_one_hot, d_xent, hidden, table):
     return d_hidden, d_table, d_bias
 
 
-def _by_kernel(hidden, table, bias, ids):
+def _by_softmax(hidden, table, bias, ids):
     @tf.custom_gradient
     def xent(hidden, table, bias):
         z = _logits(hidden, table, bias)
-        loss, p_minus_one_hot = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=z, labels=ids)
+        p = tf.nn.softmax(z)
+        row_max = tf.reduce_max(z, axis=-1)
+        label = tf.gather(z, ids, batch_dims=1)
+        # log(sum exp(z - max z)) = -log(max p): the row's largest probability is exp(0) / sum, never
+        # below 1 / vocab, so this loses nothing to underflow (unlike -log p[label]).
+        loss = row_max - tf.math.log(tf.reduce_max(p, axis=-1)) - label
 
         def grad(d_xent, d_correct):
             del d_correct  # accuracy has no gradient
-            d_hidden, d_table, d_bias = _gradients(p_minus_one_hot, tf.cast(d_xent, tf.float32), hidden, table)
-            return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
+            return _one_hot_apart(p, tf.cast(d_xent, tf.float32), tf.cast(d_xent, tf.float32), hidden, table, ids)
 
-        return (loss, _correct(z, ids)), grad
+        correct = tf.stop_gradient(tf.cast(label >= row_max, tf.float32))
+        return (loss, correct), grad
 
     return xent(hidden, table, bias)
+
+
+def _one_hot_apart(dense, row_scale, d_xent, hidden, table, ids):
+    """Gradients of `(p - one_hot) * g` with `p = dense * row_scale / g`: the dense part goes through
+    the matmuls with its row scale, the one-hot part is a gather and scatters of n rows."""
+    d_hidden, d_table, d_bias = _gradients(dense, row_scale, hidden, table)
+    d_hidden -= tf.cast(tf.gather(table, ids), tf.float32) * d_xent[:, None]
+    d_table = tf.tensor_scatter_nd_sub(
+        d_table, ids[:, None], tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], d_table.dtype))
+    d_bias = tf.tensor_scatter_nd_sub(d_bias, ids[:, None], d_xent)
+    return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
 
 
 def _by_exp(hidden, table, bias, ids):
@@ -107,15 +123,8 @@ def _by_exp(hidden, table, bias, ids):
         def grad(d_xent, d_correct):
             del d_correct
             d_xent = tf.cast(d_xent, tf.float32)
-            # (p - one_hot) * g = e * (g / total) - one_hot * g: the dense part through the matmuls with
-            # the row scale g / total, the one-hot part as a gather and scatters of n rows.
-            row_scale = d_xent / total
-            d_hidden, d_table, d_bias = _gradients(e, row_scale, hidden, table)
-            d_hidden -= tf.cast(tf.gather(table, ids), tf.float32) * d_xent[:, None]
-            d_table = tf.tensor_scatter_nd_sub(
-                d_table, ids[:, None], tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], d_table.dtype))
-            d_bias = tf.tensor_scatter_nd_sub(d_bias, ids[:, None], d_xent)
-            return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
+            # p = e / total: the dense part's row scale is g / total.
+            return _one_hot_apart(e, d_xent / total, d_xent, hidden, table, ids)
 
         correct = tf.stop_gradient(tf.cast(label >= row_max, tf.float32))
         return (loss, correct), grad
