@@ -6,6 +6,7 @@ import keras
 import keras_hub
 
 from bert_tf.layers.dropout import BertDropout
+from bert_tf.layers.layer_norm import BertLayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -43,7 +44,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.token_type_embeddings = keras.layers.Embedding(
             type_vocab_size, hidden_size, embeddings_initializer=init, dtype=self.dtype_policy,
             name="token_type_embeddings")
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm")
         self.dropout = BertDropout(dropout, dtype=self.dtype_policy, name="dropout")
 

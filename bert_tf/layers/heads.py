@@ -14,6 +14,7 @@ from keras import ops
 from bert_tf.layers.activations import get_activation
 from bert_tf.layers.dense import FlatDense
 from bert_tf.layers.dropout import BertDropout
+from bert_tf.layers.layer_norm import BertLayerNorm
 from bert_tf.layers.masked_lm_xent import masked_lm_xent
 
 
@@ -74,7 +75,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.transform = FlatDense(hidden_size, activation=get_activation(hidden_act),
                                             kernel_initializer=_init(initializer_range),
                                             dtype=self.dtype_policy, name="transform")
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps,
+        self.layer_norm = BertLayerNorm(epsilon=layer_norm_eps,
                                                           dtype=self.dtype_policy, name="layer_norm")
 
     def build(self, sequence_output_shape, masked_lm_positions_shape=None, embedding_table_shape=None):

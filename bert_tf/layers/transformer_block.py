@@ -8,6 +8,7 @@ from bert_tf.layers.activations import get_activation
 from bert_tf.layers.dense import FlatDense
 from bert_tf.layers.attention import BertSelfAttention
 from bert_tf.layers.dropout import BertDropout
+from bert_tf.layers.layer_norm import BertLayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -49,14 +50,14 @@ class BertTransformerBlock(keras.layers.Layer):
                                            initializer_range=initializer_range, dtype=policy,
                                            name="attention")
         self.attention_dropout_layer = BertDropout(dropout, dtype=policy, name="attention_dropout")
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype=policy, name="attention_layer_norm")
         self.intermediate = FlatDense(intermediate_size, activation=get_activation(hidden_act),
                                                kernel_initializer=init, dtype=policy, name="intermediate")
         self.output_dense = FlatDense(hidden_size, kernel_initializer=init, dtype=policy,
                                                name="output_dense")
         self.output_dropout = BertDropout(dropout, dtype=policy, name="output_dropout")
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype=policy, name="output_layer_norm")
 
     def build(self, x_shape, mask_bias_shape=None):
