@@ -36,5 +36,7 @@ class FlatDense(keras.layers.Dense):
             # (forward+backward of [1024, 512] x [512, 2048] + GELU: 34 vs 38 ms on this CPU).
             x = tf.nn.bias_add(x, self.bias)
         if self.activation is not None:
-            x = self.activation(x)
+            # An activation may carry a cheaper-to-differentiate form for training
+            # (`bert_tf.layers.activations`); inference keeps the form oneDNN fuses into the matmul.
+            x = getattr(self.activation, "training_form", self.activation)(x) if training else self.activation(x)
         return tf.reshape(x, out_shape + [self.units])
