@@ -57,8 +57,17 @@ def _gelu_tanh_training(x):
     return x * s, grad
 
 
-gelu_exact.training_form = _gelu_exact_training
-gelu_tanh.training_form = _gelu_tanh_training
+def _in_float32(form: Callable) -> Callable:
+    """Half-precision inputs are computed in float32 (`0.5 + 0.5 * erf` cancels in float16 for negative x)."""
+    def run(x):
+        if x.dtype in (tf.float16, tf.bfloat16):
+            return tf.cast(form(tf.cast(x, tf.float32)), x.dtype)
+        return form(x)
+    return run
+
+
+gelu_exact.training_form = _in_float32(_gelu_exact_training)
+gelu_tanh.training_form = _in_float32(_gelu_tanh_training)
 
 
 _ACTIVATIONS: dict[str, Callable] = {
