@@ -67,17 +67,6 @@ def _logits(hidden, table, bias):
     return tf.nn.bias_add(tf.cast(tf.matmul(hidden, table, transpose_b=True), tf.float32), bias)
 
 
-def _gradients(p_minus_one_hot, d_xent, hidden, table):
-    """The three gradients from `(p - one_hot)` (float32) and the per-position upstream gradient; the
-    hidden one in float32 (callers cast it to the hidden dtype)."""
-    d = tf.cast(p_minus_one_hot, hidden.dtype)
-    d_hidden = tf.cast(tf.matmul(d, table), tf.float32) * d_xent[:, None]
-    scaled = tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], hidden.dtype)
-    d_table = tf.matmul(d, scaled, transpose_a=True)
-    d_bias = tf.linalg.matvec(p_minus_one_hot, d_xent, transpose_a=True)
-    return d_hidden, d_table, d_bias
-
-
 def _by_softmax(hidden, table, bias, ids):
     @tf.custom_gradient
     def xent(hidden, table, bias):
@@ -91,7 +80,8 @@ def _by_softmax(hidden, table, bias, ids):
 
         def grad(d_xent, d_correct):
             del d_correct  # accuracy has no gradient
-            return _one_hot_apart(p, tf.cast(d_xent, tf.float32), tf.cast(d_xent, tf.float32), hidden, table, ids)
+            d_xent = tf.cast(d_xent, tf.float32)
+            return _gradients(p, d_xent, d_xent, hidden, table, ids)
 
         correct = tf.stop_gradient(tf.cast(label >= row_max, tf.float32))
         return (loss, correct), grad
@@ -99,14 +89,18 @@ def _by_softmax(hidden, table, bias, ids):
     return xent(hidden, table, bias)
 
 
-def _one_hot_apart(dense, row_scale, d_xent, hidden, table, ids):
-    """Gradients of `(p - one_hot) * g` with `p = dense * row_scale / g`: the dense part goes through
-    the matmuls with its row scale, the one-hot part is a gather and scatters of n rows."""
-    d_hidden, d_table, d_bias = _gradients(dense, row_scale, hidden, table)
+def _gradients(dense, row_scale, d_xent, hidden, table, ids):
+    """The three gradients of `sum(g * xent)` from `(p - one_hot) * g`, with `p * g = dense * row_scale`
+    (`dense` float32 `[n, vocab]`; `row_scale` and `g = d_xent` float32 `[n]`). The dense part goes
+    through the matmuls with its row scale on the small side; the one-hot part is a gather and scatters
+    of n rows."""
+    d = tf.cast(dense, hidden.dtype)
+    hidden32 = tf.cast(hidden, tf.float32)
+    d_hidden = tf.cast(tf.matmul(d, table), tf.float32) * row_scale[:, None]
     d_hidden -= tf.cast(tf.gather(table, ids), tf.float32) * d_xent[:, None]
-    d_table = tf.tensor_scatter_nd_sub(
-        d_table, ids[:, None], tf.cast(tf.cast(hidden, tf.float32) * d_xent[:, None], d_table.dtype))
-    d_bias = tf.tensor_scatter_nd_sub(d_bias, ids[:, None], d_xent)
+    d_table = tf.matmul(d, tf.cast(hidden32 * row_scale[:, None], hidden.dtype), transpose_a=True)
+    d_table = tf.tensor_scatter_nd_sub(d_table, ids[:, None], tf.cast(hidden32 * d_xent[:, None], d_table.dtype))
+    d_bias = tf.tensor_scatter_nd_sub(tf.linalg.matvec(dense, row_scale, transpose_a=True), ids[:, None], d_xent)
     return tf.cast(d_hidden, hidden.dtype), d_table, d_bias
 
 
@@ -124,7 +118,7 @@ def _by_exp(hidden, table, bias, ids):
             del d_correct
             d_xent = tf.cast(d_xent, tf.float32)
             # p = e / total: the dense part's row scale is g / total.
-            return _one_hot_apart(e, d_xent / total, d_xent, hidden, table, ids)
+            return _gradients(e, d_xent / total, d_xent, hidden, table, ids)
 
         correct = tf.stop_gradient(tf.cast(label >= row_max, tf.float32))
         return (loss, correct), grad
