@@ -28,6 +28,10 @@ def add_parser(sub) -> None:
                    help="Adam's epsilon (default: the original's 1e-6). Short runs on small corpora do better with "
                         "1e-3: it damps the normalised updates that the tied output softmax gives every rarely seen "
                         "piece, which otherwise pull the word embeddings toward one direction")
+    p.add_argument("--output-bias-prior", action="store_true",
+                   help="start the MLM output bias at the log frequency of each piece in --input (the original "
+                        "starts it at zero). Keeps the tied output softmax from pulling every rarely seen piece's "
+                        "embedding the same way early on; short runs from scratch learn better with it")
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
     p.add_argument("--mixed-precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"))

@@ -54,6 +54,7 @@ class PretrainOptions:
     eval_steps: int = 100
     eval_batch_size: int | None = None
     init_checkpoint: str | None = None
+    output_bias_prior: bool = False  # MLM output bias starts at the data's log piece frequencies (output_bias.py)
     strategy: str = "auto"
     tpu: str | None = None
     max_seq_length: int = 128
@@ -244,6 +245,8 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
         latest = tf.train.latest_checkpoint(os.path.join(options.model_dir, "checkpoints"))
         if latest:
             checkpoint.restore(latest).assert_existing_objects_matched()
+        elif options.output_bias_prior:
+            _start_output_bias_at_prior(model, options, phases[0][1], log)
     step = int(optimizer.iterations.numpy())
     if step:
         log(f"resumed from {latest} at step {step}")
@@ -300,6 +303,17 @@ def run_pretraining(options: PretrainOptions, log: Callable[[str], None] | None 
     last["weights_sha256"] = weights_fingerprint(model)
     storage.write_text_atomic(os.path.join(write_dir, "summary.json"), json.dumps(last, indent=1) + "\n")
     return last
+
+
+def _start_output_bias_at_prior(model, options: PretrainOptions, pattern: str, log: Callable[[str], None]) -> None:
+    """`--output-bias-prior`: the MLM output bias starts at the data's log piece frequencies
+    (`output_bias.py` says why); a resumed run restores its trained bias instead."""
+    from bert_tf.training.output_bias import count_target_pieces, log_unigram_prior
+    counts, records = count_target_pieces(pattern, model.masked_lm.vocab_size, max_seq_length=options.max_seq_length,
+                                          max_predictions_per_seq=options.max_predictions_per_seq)
+    model.masked_lm.output_bias.assign(log_unigram_prior(counts))
+    log(f"output bias: log piece frequencies of {int(counts.sum()):,} targets in {records:,} records "
+        f"({int((counts > 0).sum()):,} of {len(counts):,} pieces seen)")
 
 
 def weights_fingerprint(model) -> str:
