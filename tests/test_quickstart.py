@@ -13,7 +13,9 @@ def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
     args = ["quickstart", "--workdir", workdir, "--saved-models", saved, "--steps", "10", "--batch-size", "16",
             "--finetune-epochs", "1"]
     assert run_cli(*args) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "output bias: log piece frequencies of" in captured.err  # pretraining starts from the prior
     state = json.load(open(os.path.join(workdir, "stages.json")))
     names = ["vocab", "pretraining_data", "pretrain", "evaluate", "finetune_pretrained", "finetune_random",
              "export", "serve", "report"]
@@ -25,6 +27,7 @@ def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
         assert os.path.getsize(os.path.join(workdir, name)) > 1000
     report = open(os.path.join(workdir, "report.md")).read()
     assert "fine-tune from pretrained" in report and "bert-tf pretrain --config" in report
+    assert "--adam-epsilon 0.001 --output-bias-prior" in report
     assert "95% interval" in report and "2000 sentences" in report
     assert os.path.isfile(os.path.join(saved, "quickstart_sst2", "1", "saved_model.pb"))
     assert os.path.isfile(os.path.join(saved, "quickstart_bert_tiny_encoder", "1", "saved_model.pb"))

@@ -120,6 +120,7 @@ def write_report(o, state: dict) -> str:
         f"bert-tf pretrain --config {o.preset} --input 'data/train/*.tfrecord' --model-dir runs/pretrain "
         f"--train-batch-size {o.batch_size} --num-train-steps {o.steps} --learning-rate {o.learning_rate} "
         f"--warmup-steps {max(1, o.steps // 10)} --adam-bias-correction --adam-epsilon {o.adam_epsilon}"
+        f"{' --output-bias-prior' if o.output_bias_prior else ''}"
         "   # --config takes a bert_config.json too",
         "bert-tf evaluate-pretraining --model-dir runs/pretrain --input 'data/heldout/*.tfrecord'",
         "bert-tf finetune --task classify --glue sst2 --init runs/pretrain --train train.tsv --eval dev.tsv "
