@@ -35,15 +35,15 @@ def count_target_pieces(file_pattern: str, vocab_size: int, max_records: int = 5
     records = 0
     for batch in dataset:
         take = min(max_records - records, int(batch["input_ids"].shape[0]))
+        batch = {k: v.numpy()[:take] for k, v in batch.items()}
         if "masked_lm_ids" in batch:
-            ids = batch["masked_lm_ids"].numpy()[:take]
-            real = batch["masked_lm_weights"].numpy()[:take] > 0
+            ids, real = batch["masked_lm_ids"], batch["masked_lm_weights"] > 0
         else:
-            ids = batch["input_ids"].numpy()[:take]
-            mask = batch["input_mask"].numpy()[:take].astype(bool)
+            ids = batch["input_ids"]
+            mask = batch["input_mask"].astype(bool)
             real = mask.copy()
             rows = np.arange(take)
-            first_b = ((batch["segment_ids"].numpy()[:take] == 0) & mask).sum(axis=1)  # length of [CLS] A [SEP]
+            first_b = ((batch["segment_ids"] == 0) & mask).sum(axis=1)  # length of [CLS] A [SEP]
             real[:, 0] = False
             real[rows, np.maximum(first_b - 1, 0)] = False       # the [SEP] closing segment A
             real[rows, np.maximum(mask.sum(axis=1) - 1, 0)] = False  # the final [SEP]
